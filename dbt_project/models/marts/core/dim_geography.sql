@@ -1,0 +1,19 @@
+-- Neighborhood -> CSA -> ZIP and police district, plus the explicit Unknown member ('-1')
+-- for facts with no or an unrecognized neighborhood.
+select
+    {{ surrogate_key(['neighborhood_normalized']) }} as geography_key,
+    neighborhood,
+    neighborhood_normalized,
+    csa,
+    zip_code,
+    police_district_code,
+    police_district,
+    latitude,
+    longitude,
+    population,
+    false as is_unknown
+from {{ ref('stg_reference__neighborhoods') }}
+
+union all
+
+select {{ unknown_key() }}, 'Unknown', 'UNKNOWN', 'Unknown', 'Unknown', 'Unknown', 'Unknown', null, null, null, true

@@ -1,0 +1,31 @@
+-- One row per 911 call that passed validation, keyed to every dimension.
+with calls as (
+    select * from {{ ref('int_calls_for_service__validated') }}
+    where quarantine_reason is null
+)
+
+select
+    calls.record_id as call_id,
+    calls.call_key,
+    calls.call_number,
+    calls.called_at_local,
+    {{ date_key('calls.called_at_local') }} as date_key,
+    cast(extract(hour from calls.called_at_local) as integer) as time_of_day_key,
+    coalesce(ct.call_type_key, {{ unknown_key() }}) as call_type_key,
+    coalesce(geo.geography_key, {{ unknown_key() }}) as geography_key,
+    calls.priority,
+    calls.district_code,
+    calls.police_post,
+    calls.council_district,
+    calls.census_tract,
+    calls.incident_location,
+    calls.latitude,
+    calls.longitude,
+    calls.partition_date,
+    1 as call_count
+from calls
+left join {{ ref('dim_call_type') }} as ct
+    on calls.description_normalized = ct.description_normalized
+left join {{ ref('dim_geography') }} as geo
+    on upper(calls.neighborhood) = geo.neighborhood_normalized
+    and not geo.is_unknown

@@ -1,0 +1,14 @@
+{{ config(alias='naloxone_administrations') }}
+-- Naloxone administrations that could not enter the fact table, with the reason and the
+-- load partition. Quarantine is restricted like raw: it keeps what the report said.
+select
+    partition_date,
+    quarantine_reason,
+    incident_number,
+    patient_sequence,
+    incident_date_raw,
+    source_row,
+    load_source,
+    loaded_at
+from {{ ref('int_naloxone_administrations__located') }}
+where quarantine_reason is not null

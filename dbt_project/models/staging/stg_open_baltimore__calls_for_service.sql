@@ -1,0 +1,31 @@
+-- One row per raw 911 call: typed, local time, cleaned text. No business rules here.
+with source as (
+    select * from {{ source('raw', 'calls_for_service') }}
+)
+
+select
+    cast(recordId as bigint) as record_id,
+    cast(OBJECTID as bigint) as object_id,
+    {{ clean_text('callKey') }} as call_key,
+    {{ clean_text('callNumber') }} as call_number,
+    callDateTime as call_epoch_ms,
+    cast(timezone('America/New_York', to_timestamp(callDateTime / 1000.0)) as timestamp) as called_at_local,
+    {{ clean_text('priority') }} as priority,
+    {{ normalized_text('district') }} as district_code,
+    {{ clean_text('description') }} as description_raw,
+    {{ normalized_text('description') }} as description_normalized,
+    {{ clean_text('incidentLocation') }} as incident_location,
+    {{ clean_text('Neighborhood') }} as neighborhood,
+    {{ clean_text('PoliceDistrict') }} as police_district,
+    {{ clean_text('PolicePost') }} as police_post,
+    {{ clean_text('CouncilDistrict') }} as council_district,
+    {{ clean_text('Community_Statistical_Areas') }} as csa,
+    {{ clean_text('Census_Tracts') }} as census_tract,
+    {{ clean_text('ZIPCode') }} as zip_code,
+    cast(latitude as double) as latitude,
+    cast(longitude as double) as longitude,
+    _partition_date as partition_date,
+    _source as load_source,
+    _source_row as source_row,
+    _loaded_at as loaded_at
+from source

@@ -1,0 +1,12 @@
+-- Neighborhood reference, cleaned; `neighborhood_normalized` is the join key facts use.
+select
+    {{ clean_text('neighborhood') }} as neighborhood,
+    {{ normalized_text('neighborhood') }} as neighborhood_normalized,
+    {{ clean_text('csa') }} as csa,
+    {{ clean_text('zip_code') }} as zip_code,
+    {{ normalized_text('police_district_code') }} as police_district_code,
+    {{ clean_text('police_district') }} as police_district,
+    cast(latitude as double) as latitude,
+    cast(longitude as double) as longitude,
+    cast(population as bigint) as population
+from {{ source('raw', 'neighborhoods') }}

@@ -1,0 +1,1 @@
+"""Baltimore public-safety and public-health warehouse: Dagster + dbt-duckdb."""

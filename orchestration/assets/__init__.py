@@ -1,0 +1,1 @@
+"""Dagster assets: raw ingestion and the dbt models."""
