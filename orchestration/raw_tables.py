@@ -35,8 +35,13 @@ class RawTable:
         return f"CREATE TABLE IF NOT EXISTS {self.qualified} (\n  " + ",\n  ".join(cols) + "\n)"
 
 
-_CALL_TYPES = {"OBJECTID": "BIGINT", "recordId": "BIGINT", "callDateTime": "BIGINT",
-               "latitude": "DOUBLE", "longitude": "DOUBLE"}
+_CALL_TYPES = {
+    "OBJECTID": "BIGINT",
+    "recordId": "BIGINT",
+    "callDateTime": "BIGINT",
+    "latitude": "DOUBLE",
+    "longitude": "DOUBLE",
+}
 
 CALLS = RawTable(
     "calls_for_service",
@@ -51,9 +56,14 @@ NALOXONE = RawTable(
 NEIGHBORHOODS = RawTable(
     "neighborhoods",
     (
-        ("neighborhood", "VARCHAR"), ("csa", "VARCHAR"), ("zip_code", "VARCHAR"),
-        ("police_district_code", "VARCHAR"), ("police_district", "VARCHAR"),
-        ("latitude", "DOUBLE"), ("longitude", "DOUBLE"), ("population", "BIGINT"),
+        ("neighborhood", "VARCHAR"),
+        ("csa", "VARCHAR"),
+        ("zip_code", "VARCHAR"),
+        ("police_district_code", "VARCHAR"),
+        ("police_district", "VARCHAR"),
+        ("latitude", "DOUBLE"),
+        ("longitude", "DOUBLE"),
+        ("population", "BIGINT"),
     ),
     partitioned=False,
 )

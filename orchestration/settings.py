@@ -45,9 +45,7 @@ def source_for(feed: str) -> str:
     value = os.environ.get(f"{feed.upper()}_SOURCE") or os.environ.get("BALTIMORE_SOURCE") or "demo"
     value = value.strip().lower()
     if value not in SOURCE_CHOICES:
-        raise ValueError(
-            f"{feed.upper()}_SOURCE / BALTIMORE_SOURCE must be one of {SOURCE_CHOICES}, got {value!r}"
-        )
+        raise ValueError(f"{feed.upper()}_SOURCE / BALTIMORE_SOURCE must be one of {SOURCE_CHOICES}, got {value!r}")
     return value
 
 

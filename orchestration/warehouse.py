@@ -35,12 +35,13 @@ def _insert(conn: duckdb.DuckDBPyConnection, table: RawTable, frame: pd.DataFram
     conn.register("incoming_rows", incoming)
     try:
         target = ", ".join(f'"{c}"' for c in [*cols, "_source", "_source_row"])
-        select = ", ".join(
-            f'CAST("{c}" AS {t})' for c, t in table.columns
-        ) + (', CAST("_partition_date" AS DATE)' if table.partitioned else "") + ', "_source", "_source_row"'
+        select = (
+            ", ".join(f'CAST("{c}" AS {t})' for c, t in table.columns)
+            + (', CAST("_partition_date" AS DATE)' if table.partitioned else "")
+            + ', "_source", "_source_row"'
+        )
         conn.execute(
-            f"INSERT INTO {table.qualified} ({target}, \"_loaded_at\") "
-            f"SELECT {select}, now() FROM incoming_rows"
+            f'INSERT INTO {table.qualified} ({target}, "_loaded_at") SELECT {select}, now() FROM incoming_rows'
         )
     finally:
         conn.unregister("incoming_rows")
@@ -73,9 +74,7 @@ def replace_partitions(
     ensure_table(conn, table)
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute(
-            f'DELETE FROM {table.qualified} WHERE "_partition_date" BETWEEN ? AND ?', [start, end]
-        )
+        conn.execute(f'DELETE FROM {table.qualified} WHERE "_partition_date" BETWEEN ? AND ?', [start, end])
         _insert(conn, table, frame, source)
         conn.execute("COMMIT")
     except Exception:

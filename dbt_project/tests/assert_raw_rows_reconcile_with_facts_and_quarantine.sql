@@ -1,3 +1,4 @@
+{{ config(meta={"dagster": {"asset_key": ["marts", "fct_calls_for_service"]}}) }}
 -- Every raw row is in a fact table or in quarantine, exactly once, per load partition.
 with raw_calls as (
     select _partition_date as partition_date, count(*) as n from {{ source('raw', 'calls_for_service') }} group by 1

@@ -21,9 +21,24 @@ from orchestration.demo.rhythms import (
 
 # Attribute names exactly as the ArcGIS layers return them, then the point geometry.
 CALL_COLUMNS: tuple[str, ...] = (
-    "OBJECTID", "recordId", "callKey", "callDateTime", "priority", "district", "description",
-    "callNumber", "incidentLocation", "Neighborhood", "PoliceDistrict", "PolicePost", "CouncilDistrict",
-    "Community_Statistical_Areas", "Census_Tracts", "ZIPCode", "latitude", "longitude",
+    "OBJECTID",
+    "recordId",
+    "callKey",
+    "callDateTime",
+    "priority",
+    "district",
+    "description",
+    "callNumber",
+    "incidentLocation",
+    "Neighborhood",
+    "PoliceDistrict",
+    "PolicePost",
+    "CouncilDistrict",
+    "Community_Statistical_Areas",
+    "Census_Tracts",
+    "ZIPCode",
+    "latitude",
+    "longitude",
 )
 
 CALLS_PER_DAY = 3500.0

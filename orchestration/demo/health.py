@@ -14,8 +14,14 @@ import pandas as pd
 from orchestration.demo.reference import CSAS
 
 HEALTH_COLUMNS: tuple[str, ...] = (
-    "CSA", "Population", "MedianHHIncome", "PercentBelowPovertyLine", "Unemployment", "HardshipIndex",
-    "LifeExpectancy", "DrugAlcoholMortalityRate",
+    "CSA",
+    "Population",
+    "MedianHHIncome",
+    "PercentBelowPovertyLine",
+    "Unemployment",
+    "HardshipIndex",
+    "LifeExpectancy",
+    "DrugAlcoholMortalityRate",
 )
 
 

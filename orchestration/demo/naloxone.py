@@ -15,7 +15,14 @@ import pandas as pd
 
 from orchestration.demo.call_mix import STREETS
 from orchestration.demo.reference import neighborhood_frame, neighborhood_weights
-from orchestration.demo.rhythms import EPOCH_DAY, HOURLY_OVERDOSES, day_rng, days, random_local_times, seasonal
+from orchestration.demo.rhythms import (
+    EPOCH_DAY,
+    HOURLY_OVERDOSES,
+    day_rng,
+    days,
+    random_local_times,
+    seasonal,
+)
 
 NALOXONE_COLUMNS: tuple[str, ...] = (
     "Incident Date",
@@ -38,21 +45,35 @@ NALOXONE_COLUMNS: tuple[str, ...] = (
 RESPONSES = (("Improved", 0.78), ("Unchanged", 0.15), ("Worse", 0.03), ("Not Recorded", 0.04))
 GENDERS = (("Male", 0.69), ("Female", 0.30), ("Unknown", 0.01))
 RACES = (
-    ("Black or African American", 0.58), ("White", 0.36), ("Hispanic or Latino", 0.03),
-    ("Asian", 0.005), ("Other Race", 0.01), ("Not Recorded", 0.015),
+    ("Black or African American", 0.58),
+    ("White", 0.36),
+    ("Hispanic or Latino", 0.03),
+    ("Asian", 0.005),
+    ("Other Race", 0.01),
+    ("Not Recorded", 0.015),
 )
 IMPRESSIONS = (
-    ("Overdose - Opioid", 0.55), ("Substance/Drug Abuse", 0.2), ("Altered Level of Consciousness", 0.12),
-    ("Unconscious/Unresponsive", 0.08), ("Cardiac Arrest", 0.03), ("Respiratory Distress", 0.02),
+    ("Overdose - Opioid", 0.55),
+    ("Substance/Drug Abuse", 0.2),
+    ("Altered Level of Consciousness", 0.12),
+    ("Unconscious/Unresponsive", 0.08),
+    ("Cardiac Arrest", 0.03),
+    ("Respiratory Distress", 0.02),
 )
 DESTINATIONS = (
-    ("Johns Hopkins Hospital", 0.18), ("University of Maryland Medical Center", 0.16),
-    ("MedStar Harbor Hospital", 0.1), ("Sinai Hospital", 0.12), ("Mercy Medical Center", 0.12),
-    ("Johns Hopkins Bayview Medical Center", 0.12), ("MedStar Union Memorial Hospital", 0.1),
+    ("Johns Hopkins Hospital", 0.18),
+    ("University of Maryland Medical Center", 0.16),
+    ("MedStar Harbor Hospital", 0.1),
+    ("Sinai Hospital", 0.12),
+    ("Mercy Medical Center", 0.12),
+    ("Johns Hopkins Bayview Medical Center", 0.12),
+    ("MedStar Union Memorial Hospital", 0.1),
     ("Ascension Saint Agnes Hospital", 0.1),
 )
 DISPOSITIONS = (
-    ("Transported", 0.68), ("Patient Refused Transport", 0.24), ("Treated and Released", 0.05),
+    ("Transported", 0.68),
+    ("Patient Refused Transport", 0.24),
+    ("Treated and Released", 0.05),
     ("Dead at Scene", 0.03),
 )
 DOSES = (("2", 0.5), ("4", 0.35), ("0.4", 0.1), ("8", 0.05))
@@ -156,9 +177,12 @@ def generate_naloxone(start: date, end: date, seed: int, inject_clusters: bool =
                     "Patient Gender": _pick(rng, GENDERS, n),
                     "Patient Race (E6.12)": _pick(rng, RACES, n),
                     "Incident Address": [
-                        f"{b} {s}" for b, s in zip(rng.integers(1, 40, n) * 100,
-                                                   np.array(STREETS)[rng.integers(0, len(STREETS), n)],
-                                                   strict=True)
+                        f"{b} {s}"
+                        for b, s in zip(
+                            rng.integers(1, 40, n) * 100,
+                            np.array(STREETS)[rng.integers(0, len(STREETS), n)],
+                            strict=True,
+                        )
                     ],
                     "Primary Impression": _pick(rng, IMPRESSIONS, n),
                     "Incident Location Latitude": _text(lat, "{:.6f}"),

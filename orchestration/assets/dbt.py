@@ -1,0 +1,91 @@
+"""The dbt project as Dagster assets: models, seeds and snapshots, with dbt tests as asset checks."""
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+import duckdb
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration import settings
+
+dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
+dbt_project.prepare_if_dev()
+if not dbt_project.manifest_path.exists():
+    # Outside `dagster dev` (make run, tests, CI) parse once so the manifest exists.
+    settings.export_warehouse_env()
+    dbt_project.preparer.prepare(dbt_project)
+
+# dbt folder (first level under models/, or the schema for nested ones) -> Dagster asset group
+_GROUPS = {"staging": "staging", "intermediate": "intermediate", "quarantine": "quarantine"}
+
+
+class WarehouseTranslator(DagsterDbtTranslator):
+    """Asset keys are [schema, relation name], so the graph reads like the warehouse does.
+
+    Sources keep the ["raw", <table>] keys declared in their yml `meta`, which connects the dbt
+    graph to the ingest assets.
+    """
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return super().get_asset_key(dbt_resource_props)
+        name = dbt_resource_props.get("alias") or dbt_resource_props["name"]
+        return dg.AssetKey([dbt_resource_props["schema"], name])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "reference"
+        schema = dbt_resource_props.get("schema")
+        if schema == "restricted":
+            return "restricted"
+        fqn = dbt_resource_props.get("fqn", [])
+        folder = fqn[1] if len(fqn) > 2 else None
+        return _GROUPS.get(folder or "", "marts")
+
+
+def relation_row_counts(relations: dict[str, str]) -> dict[str, int]:
+    """Row counts of `{unique_id: schema.table}` read after dbt has closed the database.
+
+    DuckDB admits one writing process: counting while dbt still runs would fail on the lock,
+    so the counts are taken once dbt has finished.
+    """
+    counts: dict[str, int] = {}
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
+        for unique_id, relation in relations.items():
+            try:
+                counts[unique_id] = conn.execute(f"select count(*) from {relation}").fetchone()[0]
+            except duckdb.Error:
+                continue  # not built in this run (failed or not selected)
+    return counts
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=WarehouseTranslator(),
+)
+def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+    """`dbt build` of the selected models: seeds, models and their tests, in dependency order."""
+    settings.export_warehouse_env()
+    invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+    events = list(invocation.stream())
+    manifest = invocation.manifest
+    relations = {
+        uid: f'{node["schema"]}."{node.get("alias") or node["name"]}"'
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] in ("model", "seed")
+    }
+    counts = relation_row_counts(relations) if events else {}
+    for event in events:
+        unique_id = getattr(event, "metadata", {}).get("unique_id")
+        uid = unique_id.value if hasattr(unique_id, "value") else unique_id
+        if isinstance(event, dg.Output) and uid in counts:
+            yield event.with_metadata({**event.metadata, "dagster/row_count": counts[uid]})
+        else:
+            yield event
+    if not invocation.is_successful():
+        raise dg.Failure(
+            "dbt build failed: see the dbt log above (failed models and tests are listed there)",
+            metadata={"dbt_log": str(invocation.target_path / "dbt.log")},
+        )

@@ -1,0 +1,23 @@
+"""The warehouse job and its daily schedule."""
+
+import dagster as dg
+
+from orchestration.partitions import daily_partitions
+
+# Every asset, raw to marts: a partition (or range) of the raw feeds, then dbt on top.
+warehouse_job = dg.define_asset_job(
+    "warehouse_job",
+    selection=dg.AssetSelection.all(),
+    partitions_def=daily_partitions,
+    description="Load the raw feeds for the selected days, then build every dbt model and run its tests.",
+)
+
+# 02:00 America/New_York (the partitions' time zone) every day: yesterday's partition and
+# everything downstream of it.
+daily_warehouse_schedule = dg.build_schedule_from_partitioned_job(
+    warehouse_job,
+    name="daily_warehouse_schedule",
+    hour_of_day=2,
+    minute_of_hour=0,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)

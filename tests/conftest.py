@@ -1,0 +1,51 @@
+"""Shared fixtures: a warehouse built once per session on a short demo range.
+
+The range spans the spring DST change (2024-03-10) so local-time handling is exercised.
+"""
+
+import os
+import shutil
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+TEST_START = date(2024, 3, 4)
+TEST_END = date(2024, 3, 17)
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def session_warehouse(tmp_path_factory) -> Path:
+    """WAREHOUSE_DB for the whole session, in a temporary folder."""
+    path = tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
+    os.environ["WAREHOUSE_DB"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def built(session_warehouse: Path):
+    """One full run of warehouse_job over TEST_START..TEST_END; returns (path, result)."""
+    from orchestration.run_all import run_range
+
+    result = run_range(TEST_START, TEST_END, instance=dg.DagsterInstance.ephemeral())
+    assert result.success, "the end-to-end demo run failed"
+    return session_warehouse, result
+
+
+@pytest.fixture
+def warehouse_copy(built, tmp_path, monkeypatch) -> Path:
+    """A private copy of the built warehouse that a test may damage."""
+    path = tmp_path / "copy.duckdb"
+    shutil.copy(built[0], path)
+    monkeypatch.setenv("WAREHOUSE_DB", str(path))
+    return path
+
+
+def shared_file(*parts: str) -> Path:
+    """A file of ../shared, or skip the test cleanly when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is not available (../shared is absent)")
+    return path

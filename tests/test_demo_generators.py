@@ -1,0 +1,103 @@
+"""The demo generators: deterministic per day, Baltimore-like volumes and mix, real layouts."""
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from orchestration.demo.calls import CALL_COLUMNS, generate_calls
+from orchestration.demo.naloxone import NALOXONE_COLUMNS, cluster_for_day, generate_naloxone
+from orchestration.demo.reference import CSAS, neighborhood_frame
+
+
+def test_a_day_regenerates_identically_alone_or_inside_a_range():
+    whole = generate_calls(date(2024, 3, 9), date(2024, 3, 11), seed=7)
+    alone = generate_calls(date(2024, 3, 10), date(2024, 3, 10), seed=7).reset_index(drop=True)
+    inside = whole[whole["recordId"].isin(alone["recordId"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone, inside)
+    nal_whole = generate_naloxone(date(2024, 3, 9), date(2024, 3, 11), seed=7)
+    nal_alone = generate_naloxone(date(2024, 3, 10), date(2024, 3, 10), seed=7)
+    pd.testing.assert_frame_equal(
+        nal_alone.reset_index(drop=True),
+        nal_whole[nal_whole["Incident Date"] == "03/10/2024"].reset_index(drop=True),
+    )
+
+
+def test_calls_have_the_arcgis_attribute_layout_and_unique_ids():
+    calls = generate_calls(date(2024, 6, 1), date(2024, 6, 3), seed=1)
+    assert tuple(calls.columns) == CALL_COLUMNS
+    assert calls["recordId"].is_unique
+    assert calls["callDateTime"].dtype == np.int64  # epoch milliseconds
+
+
+def test_daily_volume_and_weekly_rhythm_look_like_baltimore():
+    calls = generate_calls(date(2024, 1, 1), date(2024, 3, 31), seed=1)
+    local = pd.to_datetime(calls["callDateTime"], unit="ms", utc=True).dt.tz_convert("America/New_York")
+    per_day = local.dt.date.value_counts()
+    assert 3000 <= per_day.mean() <= 4000
+    by_hour = local.dt.hour.value_counts()
+    assert by_hour[17] > 2 * by_hour[5]  # evening rush vs. before dawn
+    weekday = local.dt.dayofweek
+    assert (weekday == 4).sum() > (weekday == 6).sum()  # Fridays busier than Sundays
+
+
+def test_local_day_boundaries_hold_across_daylight_saving_changes():
+    for day in (date(2024, 3, 10), date(2024, 11, 3)):
+        calls = generate_calls(day, day, seed=3)
+        local = pd.to_datetime(calls["callDateTime"], unit="ms", utc=True).dt.tz_convert("America/New_York")
+        assert set(local.dt.date) == {day}
+
+
+def test_overdose_calls_rise_over_the_years_and_concentrate_in_21217():
+    def overdose_share(year: int) -> float:
+        calls = generate_calls(date(year, 5, 1), date(year, 5, 28), seed=1)
+        is_od = calls["description"].str.strip().str.upper().isin({"OD", "OVERDOSE", "OD/ OVERDOSE"})
+        return is_od.mean(), calls[is_od]
+
+    share_2014, _ = overdose_share(2014)
+    share_2024, od_2024 = overdose_share(2024)
+    assert share_2024 > 2 * share_2014
+    top_zip = od_2024["ZIPCode"].value_counts().index[0]
+    assert top_zip == "21217"
+
+
+def test_calls_carry_realistic_gaps_and_messy_descriptions():
+    calls = generate_calls(date(2024, 6, 1), date(2024, 6, 14), seed=1)
+    assert 0.01 < calls["Neighborhood"].isna().mean() < 0.04
+    assert 0.005 < calls["latitude"].isna().mean() < 0.03
+    descriptions = set(calls["description"])
+    assert {"911/NO  VOICE", "NARCOTICSOutside", "narcotics inside", "LARCENY F/AUTO"} <= descriptions
+
+
+def test_naloxone_rows_follow_the_daily_report_layout():
+    report = generate_naloxone(date(2024, 6, 1), date(2024, 6, 7), seed=1)
+    assert tuple(report.columns) == NALOXONE_COLUMNS
+    assert report.map(lambda v: isinstance(v, str)).all().all()  # a delivered report is text
+    assert pd.to_datetime(report["Incident Date"], format="%m/%d/%Y").notna().all()
+
+
+def test_injected_clusters_add_tight_cases_on_cluster_days():
+    day = next(d for d in pd.date_range("2024-06-01", "2024-06-20").date if cluster_for_day(d))
+    cluster = cluster_for_day(day)
+    with_clusters = generate_naloxone(day, day, seed=5)
+    without = generate_naloxone(day, day, seed=5, inject_clusters=False)
+    assert len(with_clusters) == len(without) + cluster.cases
+    lat = pd.to_numeric(with_clusters["Incident Location Latitude"], errors="coerce")
+    lon = pd.to_numeric(with_clusters["Incident Location Longitude"], errors="coerce")
+    near = ((lat - cluster.latitude).abs() < 0.004) & ((lon - cluster.longitude).abs() < 0.005)
+    assert near.sum() >= cluster.cases - 1  # a point may be blanked as missing coordinates
+
+
+def test_reference_covers_baltimores_55_csas_with_unique_neighborhoods():
+    assert len({c.name for c in CSAS}) == 55
+    hoods = neighborhood_frame()
+    assert hoods["neighborhood"].is_unique
+    assert set(hoods["csa"]) == {c.name for c in CSAS}
+    assert hoods["latitude"].between(39.19, 39.38).all()
+    assert hoods["longitude"].between(-76.72, -76.52).all()
+
+
+def test_generators_reject_a_reversed_range():
+    with pytest.raises(ValueError, match="before"):
+        generate_calls(date(2024, 1, 2), date(2024, 1, 1), seed=1)

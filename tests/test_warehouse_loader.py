@@ -1,0 +1,65 @@
+"""Raw loads replace their window atomically: idempotent, never partial, never outside the window."""
+
+from datetime import date
+
+import duckdb
+import pandas as pd
+import pytest
+
+from orchestration.assets.raw import local_day_of_epoch_ms
+from orchestration.demo.calls import generate_calls
+from orchestration.raw_tables import CALLS
+from orchestration.warehouse import LoadError, replace_partitions
+
+
+@pytest.fixture
+def conn(tmp_path):
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as c:
+        yield c
+
+
+def _calls(start: date, end: date) -> pd.DataFrame:
+    frame = generate_calls(start, end, seed=11)
+    frame["_partition_date"] = local_day_of_epoch_ms(frame["callDateTime"])
+    return frame
+
+
+def _count(conn) -> int:
+    return conn.execute("select count(*) from raw.calls_for_service").fetchone()[0]
+
+
+def test_reloading_a_partition_replaces_it(conn):
+    days = _calls(date(2024, 5, 1), date(2024, 5, 3))
+    replace_partitions(conn, CALLS, days, date(2024, 5, 1), date(2024, 5, 3), "demo")
+    first = _count(conn)
+    one_day = _calls(date(2024, 5, 2), date(2024, 5, 2))
+    replace_partitions(conn, CALLS, one_day, date(2024, 5, 2), date(2024, 5, 2), "demo")
+    assert _count(conn) == first == len(days)
+    assert conn.execute("select count(distinct recordId) from raw.calls_for_service").fetchone()[0] == first
+
+
+def test_rows_outside_the_window_are_refused_and_nothing_changes(conn):
+    replace_partitions(
+        conn, CALLS, _calls(date(2024, 5, 1), date(2024, 5, 1)), date(2024, 5, 1), date(2024, 5, 1), "demo"
+    )
+    before = _count(conn)
+    wrong = _calls(date(2024, 5, 1), date(2024, 5, 2))
+    with pytest.raises(LoadError, match="outside the window"):
+        replace_partitions(conn, CALLS, wrong, date(2024, 5, 1), date(2024, 5, 1), "demo")
+    assert _count(conn) == before
+
+
+def test_a_failing_insert_leaves_the_previous_partition_intact(conn):
+    good = _calls(date(2024, 5, 1), date(2024, 5, 1))
+    replace_partitions(conn, CALLS, good, date(2024, 5, 1), date(2024, 5, 1), "demo")
+    bad = good.copy()
+    bad["recordId"] = "not a number"  # the CAST fails after the DELETE ran inside the transaction
+    with pytest.raises(duckdb.ConversionException):
+        replace_partitions(conn, CALLS, bad, date(2024, 5, 1), date(2024, 5, 1), "demo")
+    assert _count(conn) == len(good)
+
+
+def test_a_frame_missing_a_declared_column_is_refused(conn):
+    frame = _calls(date(2024, 5, 1), date(2024, 5, 1)).drop(columns=["description"])
+    with pytest.raises(LoadError, match="description"):
+        replace_partitions(conn, CALLS, frame, date(2024, 5, 1), date(2024, 5, 1), "demo")
