@@ -1,0 +1,216 @@
+"""Open Baltimore 911 calls for service from the ArcGIS REST feature services.
+
+A day partition becomes a `where` on `callDateTime` over the UTC instants of that local day,
+sent to the layer(s) the registry names for its year. Pages are fetched concurrently (bounded)
+by `resultOffset`, continuing while the server says `exceededTransferLimit`; rows repeated
+across pages are dropped by OBJECTID, and the result must match `returnCountOnly`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from orchestration.demo.calls import CALL_COLUMNS
+from orchestration.sources.http import JsonHttp, RetryableError, SourceError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://services1.arcgis.com/UWYHeuuJISiGmgXx/ArcGIS/rest/services/"
+LOCAL_TZ = ZoneInfo("America/New_York")
+# ArcGIS error codes inside an HTTP 200 body that are worth another attempt
+RETRYABLE_ERROR_CODES = frozenset({429, 500, 502, 503, 504})
+
+# Spellings seen across the yearly layers, keyed by the lower-cased name without separators.
+_ALIASES = {"csa": "Community_Statistical_Areas", "csa2010": "Community_Statistical_Areas",
+            "zip": "ZIPCode", "zipcode": "ZIPCode", "censustract": "Census_Tracts",
+            "lat": "latitude", "long": "longitude", "lon": "longitude"}
+
+
+def _squash(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+CANONICAL_FIELDS = {_squash(c): c for c in CALL_COLUMNS} | _ALIASES
+
+
+def default_layers() -> dict[int, str]:
+    """Year -> layer path under the base URL (Open Baltimore's publication history)."""
+    layers = {year: f"911_2013_2022/FeatureServer/{year - 2013}" for year in range(2013, 2023)}
+    layers[2023] = "911_CallsForService_2023/FeatureServer/0"
+    return layers
+
+
+LATEST_LAYER = "911_Calls_For_Services_2024/FeatureServer/0"  # 2024 onward
+
+
+@dataclass
+class LayerRegistry:
+    """Which layer holds which year; `overrides` maps a year to another layer path."""
+
+    overrides: Mapping[int, str] = field(default_factory=dict)
+
+    def layer_for_year(self, year: int) -> str:
+        if year in self.overrides:
+            return self.overrides[year]
+        if year < 2013:
+            raise SourceError(f"Open Baltimore publishes 911 calls from 2013; no layer for {year}")
+        return default_layers().get(year, LATEST_LAYER)
+
+    def slices(self, start: date, end: date) -> list[tuple[str, date, date]]:
+        """Split the inclusive day range by year: (layer, first day, last day)."""
+        out = []
+        day = start
+        while day <= end:
+            last = min(end, date(day.year, 12, 31))
+            out.append((self.layer_for_year(day.year), day, last))
+            day = last + timedelta(days=1)
+        return out
+
+
+def utc_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """UTC instants of local midnight starting `first` and local midnight after `last`."""
+    lo = datetime.combine(first, time(0), LOCAL_TZ).astimezone(ZoneInfo("UTC"))
+    hi = datetime.combine(last + timedelta(days=1), time(0), LOCAL_TZ).astimezone(ZoneInfo("UTC"))
+    return lo, hi
+
+
+def _check_arcgis_body(body: Any) -> None:
+    """ArcGIS reports failures as `{"error": {...}}` with HTTP 200."""
+    if isinstance(body, dict) and "error" in body:
+        err = body["error"] or {}
+        code = err.get("code")
+        message = f"ArcGIS error {code}: {err.get('message')} {err.get('details') or ''}".strip()
+        if code in RETRYABLE_ERROR_CODES:
+            raise RetryableError(message)
+        raise SourceError(message)
+
+
+def normalize_epoch_ms(values: pd.Series) -> pd.Series:
+    """callDateTime as epoch ms whether the layer sends numbers or date strings (taken as UTC)."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    text = values.where(numeric.isna() & values.notna())
+    if text.notna().any():
+        parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
+        numeric = numeric.fillna(pd.Series(parsed.astype("int64") // 1_000_000, index=values.index).where(parsed.notna()))
+    return numeric.astype("Int64")
+
+
+def features_to_frame(features: list[dict[str, Any]]) -> pd.DataFrame:
+    """ArcGIS features -> the raw call columns (canonical names, epoch ms, latitude/longitude)."""
+    rows = []
+    for feature in features:
+        attributes = feature.get("attributes") or {}
+        row = {CANONICAL_FIELDS.get(_squash(k), k): v for k, v in attributes.items()}
+        geometry = feature.get("geometry") or {}
+        if geometry.get("x") is not None and geometry.get("y") is not None:
+            row["longitude"], row["latitude"] = geometry["x"], geometry["y"]
+        rows.append(row)
+    frame = pd.DataFrame(rows, dtype=object)
+    for column in CALL_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = None
+    frame["callDateTime"] = normalize_epoch_ms(frame["callDateTime"])
+    for column in ("OBJECTID", "recordId"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
+    for column in ("latitude", "longitude"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    # NaN coordinates (0,0 "no point" placeholders included) are kept as missing, never invented
+    zero = (frame["latitude"] == 0) & (frame["longitude"] == 0)
+    frame.loc[zero, ["latitude", "longitude"]] = np.nan
+    for column in CALL_COLUMNS:
+        if column not in ("OBJECTID", "recordId", "callDateTime", "latitude", "longitude"):
+            frame[column] = frame[column].map(lambda v: None if v is None or v != v else str(v))
+    return frame[list(CALL_COLUMNS)]
+
+
+@dataclass
+class ArcGISCallsClient:
+    base_url: str = field(default_factory=lambda: os.environ.get("OPEN_BALTIMORE_ARCGIS_URL") or DEFAULT_BASE_URL)
+    registry: LayerRegistry = field(default_factory=LayerRegistry)
+    http: JsonHttp = field(default_factory=JsonHttp)
+    max_workers: int = 4
+    date_field: str = "callDateTime"
+
+    def __post_init__(self) -> None:
+        self.http.inspect = _check_arcgis_body
+        if not self.base_url.endswith("/"):
+            self.base_url += "/"
+
+    def layer_url(self, layer: str) -> str:
+        return self.base_url + layer.strip("/")
+
+    def layer_metadata(self, layer: str) -> dict[str, Any]:
+        return self.http.get_json(self.layer_url(layer), {"f": "json"})
+
+    def _where(self, metadata: dict[str, Any], first: date, last: date) -> str:
+        names = {f["name"].lower(): f["name"] for f in metadata.get("fields", [])}
+        field_name = names.get(self.date_field.lower(), self.date_field)
+        lo, hi = utc_bounds(first, last)
+        fmt = "%Y-%m-%d %H:%M:%S"
+        return f"{field_name} >= TIMESTAMP '{lo.strftime(fmt)}' AND {field_name} < TIMESTAMP '{hi.strftime(fmt)}'"
+
+    def _query(self, layer: str, params: dict[str, Any]) -> dict[str, Any]:
+        return self.http.get_json(self.layer_url(layer) + "/query", {"f": "json", **params})
+
+    def count(self, layer: str, where: str) -> int:
+        body = self._query(layer, {"where": where, "returnCountOnly": "true"})
+        if "count" not in body:
+            raise SourceError(f"{layer}: count query answered without a count: {str(body)[:200]}")
+        return int(body["count"])
+
+    def _page(self, layer: str, where: str, offset: int, size: int) -> dict[str, Any]:
+        body = self._query(layer, {
+            "where": where, "outFields": "*", "orderByFields": "OBJECTID", "outSR": "4326",
+            "returnGeometry": "true", "resultOffset": offset, "resultRecordCount": size,
+        })
+        if "features" not in body:
+            raise SourceError(f"{layer}: page at offset {offset} has no features: {str(body)[:200]}")
+        return body
+
+    def fetch_slice(self, layer: str, first: date, last: date) -> pd.DataFrame:
+        """All calls of one layer for days first..last, verified against the layer's count."""
+        metadata = self.layer_metadata(layer)
+        page_size = int(metadata.get("maxRecordCount") or 1000)
+        where = self._where(metadata, first, last)
+        expected = self.count(layer, where)
+        log.info("%s %s..%s: %d calls expected, pages of %d", layer, first, last, expected, page_size)
+        features: list[dict[str, Any]] = []
+        if expected:
+            offsets = list(range(0, expected, page_size))
+            with ThreadPoolExecutor(max_workers=max(1, self.max_workers)) as pool:
+                pages = list(pool.map(lambda o: self._page(layer, where, o, page_size), offsets))
+            for page in pages:
+                features.extend(page["features"])
+            offset = offsets[-1] + page_size
+            # the count can be stale by the time the last page is read: follow the server's word
+            while pages[-1].get("exceededTransferLimit"):
+                pages.append(self._page(layer, where, offset, page_size))
+                features.extend(pages[-1]["features"])
+                offset += page_size
+        frame = features_to_frame(features)
+        duplicated = frame["OBJECTID"].duplicated()
+        if duplicated.any():
+            log.warning("%s: %d records repeated across pages, kept once", layer, int(duplicated.sum()))
+            frame = frame[~duplicated]
+        if len(frame) != expected:
+            raise SourceError(
+                f"{layer} {first}..{last}: the layer counts {expected} calls but paging returned {len(frame)} "
+                "distinct records; nothing was loaded"
+            )
+        return frame.reset_index(drop=True)
+
+    def fetch(self, start: date, end: date) -> pd.DataFrame:
+        """Every call of the local days start..end, across layers."""
+        frames = [self.fetch_slice(layer, first, last) for layer, first, last in self.registry.slices(start, end)]
+        return pd.concat(frames, ignore_index=True) if frames else features_to_frame([])

@@ -1,0 +1,111 @@
+"""HTTP with a retry budget: exponential backoff with jitter, honoring Retry-After.
+
+Retried: connection errors, timeouts, HTTP 429 and 5xx, and bodies that are not complete JSON
+(a truncated page). Anything else (4xx, a final failure) raises `SourceError` naming the URL,
+the number of attempts and the last problem.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class SourceError(RuntimeError):
+    """A source could not be read within the retry budget, or answered something unusable."""
+
+
+class RetryableError(Exception):
+    """A problem worth another attempt (carries an optional server-requested delay)."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 6
+    backoff_base: float = 1.0  # seconds before the 2nd attempt, doubling each time
+    backoff_max: float = 60.0
+    retry_after_max: float = 300.0  # never wait longer than this for a server's Retry-After
+    jitter: float = 0.5  # +- share of the delay drawn at random
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.retry_after_max)
+        base = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        return max(0.0, base * (1 + rng.uniform(-self.jitter, self.jitter)))
+
+
+@dataclass
+class JsonHttp:
+    """GET JSON with retries. `sleep` is injectable so tests can observe the waits."""
+
+    timeout: tuple[float, float] = (10.0, 60.0)
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    session: requests.Session = field(default_factory=requests.Session)
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+    # called with the parsed body; may raise RetryableError or SourceError (e.g. ArcGIS error objects)
+    inspect: Callable[[Any], None] | None = None
+
+    def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
+        last = "no attempt made"
+        for attempt in range(1, self.policy.max_attempts + 1):
+            try:
+                return self._attempt(url, params)
+            except RetryableError as exc:
+                last = str(exc)
+                if attempt == self.policy.max_attempts:
+                    break
+                wait = self.policy.delay(attempt, exc.retry_after, self.rng)
+                log.warning("GET %s failed (%s); attempt %d of %d, retrying in %.2fs",
+                            url, exc, attempt, self.policy.max_attempts, wait)
+                self.sleep(wait)
+        raise SourceError(f"GET {url} failed after {self.policy.max_attempts} attempts: {last}")
+
+    def _attempt(self, url: str, params: dict[str, Any] | None) -> Any:
+        try:
+            response = self.session.get(url, params=params, timeout=self.timeout)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code in RETRY_STATUS:
+            raise RetryableError(
+                f"HTTP {response.status_code}", parse_retry_after(response.headers.get("Retry-After"))
+            )
+        if response.status_code >= 400:
+            raise SourceError(f"GET {response.url} answered HTTP {response.status_code}: {response.text[:200]}")
+        try:
+            body = json.loads(response.content)
+        except ValueError as exc:
+            raise RetryableError(f"body is not complete JSON ({len(response.content)} bytes): {exc}") from exc
+        if self.inspect is not None:
+            self.inspect(body)
+        return body

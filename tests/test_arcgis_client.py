@@ -1,0 +1,139 @@
+"""The Open Baltimore ArcGIS client against a local fake server that misbehaves like real ones."""
+
+from datetime import date
+
+import pandas as pd
+import pytest
+from pytest_httpserver import HTTPServer
+
+from orchestration.demo.calls import generate_calls
+from orchestration.sources.arcgis import ArcGISCallsClient, LayerRegistry
+from orchestration.sources.http import JsonHttp, RetryPolicy, SourceError
+from tests.fake_arcgis import FakeArcGIS, Fault, Layer, calls_to_features
+
+DAY = date(2024, 3, 10)  # the spring DST day: 23 local hours
+LAYER = "911_Calls_For_Services_2024/FeatureServer/0"
+
+
+@pytest.fixture
+def httpserver():
+    """A threaded local server: concurrent page requests are served concurrently, as ArcGIS does."""
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def served_calls() -> pd.DataFrame:
+    # two days, so the where clause must select one local day out of them
+    return generate_calls(date(2024, 3, 9), date(2024, 3, 11), seed=4)
+
+
+def _expected(calls: pd.DataFrame, day: date) -> pd.DataFrame:
+    local = pd.to_datetime(calls["callDateTime"], unit="ms", utc=True).dt.tz_convert("America/New_York").dt.date
+    return calls[local == day].sort_values("OBJECTID").reset_index(drop=True)
+
+
+class Sleeps(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def _client(server: HTTPServer, fake: FakeArcGIS, sleeps=None, attempts=5, read_timeout=5.0) -> ArcGISCallsClient:
+    server.expect_request(__import__("re").compile(".*")).respond_with_handler(fake)
+    http = JsonHttp(timeout=(2.0, read_timeout), policy=RetryPolicy(max_attempts=attempts, backoff_base=0.01),
+                    sleep=sleeps if sleeps is not None else (lambda s: None))
+    return ArcGISCallsClient(base_url=server.url_for("/rest/services/"), http=http, max_workers=3)
+
+
+def _assert_same_rows(loaded: pd.DataFrame, expected: pd.DataFrame) -> None:
+    loaded = loaded.sort_values("OBJECTID").reset_index(drop=True)
+    assert len(loaded) == len(expected)
+    assert loaded["OBJECTID"].is_unique
+    assert loaded["OBJECTID"].astype("int64").tolist() == expected["OBJECTID"].tolist()
+    assert loaded["callDateTime"].astype("int64").tolist() == expected["callDateTime"].tolist()
+    for column in ("description", "Neighborhood", "ZIPCode", "priority", "callNumber"):
+        assert loaded[column].tolist() == expected[column].where(expected[column].notna(), None).tolist(), column
+    pd.testing.assert_series_equal(loaded["latitude"], expected["latitude"], check_names=False)
+
+
+def test_pages_concurrently_and_loads_exactly_the_served_day(httpserver, served_calls):
+    fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls), max_record_count=500)})
+    loaded = _client(httpserver, fake).fetch(DAY, DAY)
+    expected = _expected(served_calls, DAY)
+    _assert_same_rows(loaded, expected)
+    pages = [r for r in fake.requests if r.startswith("page")]
+    assert len(pages) == -(-len(expected) // 500)  # ceil: one request per page, no more
+
+
+def test_retries_every_transient_fault_and_still_loads_exactly(httpserver, served_calls):
+    faults = [Fault("429", on="count", retry_after="2"), Fault("500", on="metadata"), Fault("timeout"),
+              Fault("error200"), Fault("truncated"), Fault("duplicate"), Fault("500")]
+    fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls), max_record_count=400)}, faults=faults,
+                      read_delay=1.0)
+    sleeps = Sleeps()
+    loaded = _client(httpserver, fake, sleeps=sleeps, attempts=4, read_timeout=0.4).fetch(DAY, DAY)
+    _assert_same_rows(loaded, _expected(served_calls, DAY))
+    assert fake.faults == []  # every fault was served
+    assert 2.0 in sleeps  # Retry-After honored
+    assert len(sleeps) == 6  # one wait per retried fault (the duplicate page needs none)
+
+
+def test_a_schema_variant_layer_with_lowercase_fields_and_string_dates(httpserver, served_calls):
+    layer = Layer(calls_to_features(served_calls, lowercase=True, string_dates=True), date_field="calldatetime")
+    fake = FakeArcGIS({LAYER: layer})
+    loaded = _client(httpserver, fake).fetch(DAY, DAY)
+    _assert_same_rows(loaded, _expected(served_calls, DAY))
+
+
+def test_an_empty_partition_loads_nothing_without_error(httpserver, served_calls):
+    fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls))})
+    loaded = _client(httpserver, fake).fetch(date(2024, 6, 1), date(2024, 6, 1))
+    assert len(loaded) == 0
+    assert not [r for r in fake.requests if r.startswith("page")]
+
+
+def test_a_missing_record_fails_the_count_check(httpserver, served_calls):
+    fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls), max_record_count=500)}, faults=[Fault("drop")])
+    with pytest.raises(SourceError, match="counts .* but paging returned"):
+        _client(httpserver, fake).fetch(DAY, DAY)
+
+
+def test_the_retry_budget_ends_in_a_clear_error(httpserver, served_calls):
+    fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls))}, faults=[Fault("500", on="any")] * 10)
+    sleeps = Sleeps()
+    with pytest.raises(SourceError, match=r"failed after 3 attempts: HTTP 500"):
+        _client(httpserver, fake, sleeps=sleeps, attempts=3).fetch(DAY, DAY)
+    assert len(sleeps) == 2 and sleeps[1] > sleeps[0] * 1.2  # exponential backoff, jitter within +-50%
+
+
+def test_a_non_retryable_arcgis_error_fails_at_once(httpserver, served_calls):
+    fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls))}, faults=[Fault("error400", on="metadata")])
+    sleeps = Sleeps()
+    with pytest.raises(SourceError, match="ArcGIS error 400"):
+        _client(httpserver, fake, sleeps=sleeps).fetch(DAY, DAY)
+    assert sleeps == []
+
+
+def test_the_registry_routes_years_to_their_layers_and_accepts_overrides():
+    registry = LayerRegistry()
+    assert registry.slices(date(2022, 12, 31), date(2024, 1, 1)) == [
+        ("911_2013_2022/FeatureServer/9", date(2022, 12, 31), date(2022, 12, 31)),
+        ("911_CallsForService_2023/FeatureServer/0", date(2023, 1, 1), date(2023, 12, 31)),
+        ("911_Calls_For_Services_2024/FeatureServer/0", date(2024, 1, 1), date(2024, 1, 1)),
+    ]
+    assert registry.layer_for_year(2013) == "911_2013_2022/FeatureServer/0"
+    assert registry.layer_for_year(2031) == "911_Calls_For_Services_2024/FeatureServer/0"
+    assert LayerRegistry({2023: "mirror/FeatureServer/3"}).layer_for_year(2023) == "mirror/FeatureServer/3"
+    with pytest.raises(SourceError, match="from 2013"):
+        registry.layer_for_year(2012)
+
+
+def test_where_clause_spans_the_local_day_in_utc(httpserver, served_calls):
+    fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls))})
+    client = _client(httpserver, fake)
+    where = client._where({"fields": [{"name": "callDateTime"}]}, DAY, DAY)
+    assert where == ("callDateTime >= TIMESTAMP '2024-03-10 05:00:00' AND "
+                     "callDateTime < TIMESTAMP '2024-03-11 04:00:00'")
