@@ -8,6 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: run test dev install lint clean manifest
 

@@ -1,9 +1,5 @@
 """The Dagster code location: every asset, check, job, schedule and resource."""
 
-import shutil
-import sys
-from pathlib import Path
-
 import dagster as dg
 from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
@@ -11,24 +7,19 @@ from dagster_duckdb import DuckDBResource
 from orchestration import settings
 from orchestration.assets.dbt import dbt_project, warehouse_dbt_models
 from orchestration.assets.raw import raw_assets
+from orchestration.assets.reference import reference_assets
 from orchestration.jobs import daily_warehouse_schedule, warehouse_job
-
-
-def dbt_executable() -> str:
-    """The dbt installed beside this Python (works without an activated virtualenv)."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
 def build_definitions() -> dg.Definitions:
     """Definitions against the warehouse named by `WAREHOUSE_DB` when this is called."""
     return dg.Definitions(
-        assets=[*raw_assets, warehouse_dbt_models],
+        assets=[*raw_assets, *reference_assets, warehouse_dbt_models],
         jobs=[warehouse_job],
         schedules=[daily_warehouse_schedule],
         resources={
             "duckdb": DuckDBResource(database=str(settings.export_warehouse_env())),
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=settings.dbt_executable()),
         },
         # DuckDB admits one writing process: run steps in the run's own process, in order.
         executor=dg.in_process_executor,

@@ -69,8 +69,25 @@ NEIGHBORHOODS = RawTable(
 )
 HEALTH = RawTable(
     "csa_health_indicators",
-    tuple((c, "VARCHAR" if c == "CSA" else "DOUBLE") for c in HEALTH_COLUMNS),
+    # CSA holds the canonical spelling; CSA_as_published what the file said
+    tuple((c, "VARCHAR" if c == "CSA" else "DOUBLE") for c in HEALTH_COLUMNS) + (("CSA_as_published", "VARCHAR"),),
+    partitioned=False,
+)
+VITAL_SIGNS = RawTable(
+    "vital_signs",
+    (("CSA", "VARCHAR"), ("CSA_as_published", "VARCHAR"), ("indicator", "VARCHAR"), ("value", "DOUBLE")),
+    partitioned=False,
+)
+BOUNDARIES = RawTable(
+    "boundaries",
+    (
+        ("layer", "VARCHAR"),
+        ("name", "VARCHAR"),
+        ("code", "VARCHAR"),
+        ("population", "BIGINT"),
+        ("geometry_wkt", "VARCHAR"),
+    ),
     partitioned=False,
 )
 
-RAW_TABLES = {t.name: t for t in (CALLS, NALOXONE, NEIGHBORHOODS, HEALTH)}
+RAW_TABLES = {t.name: t for t in (CALLS, NALOXONE, NEIGHBORHOODS, HEALTH, VITAL_SIGNS, BOUNDARIES)}

@@ -8,6 +8,8 @@ the per-feed source at run time.
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -73,3 +75,9 @@ def demo_range() -> tuple[date, date]:
     if end < start:
         raise ValueError(f"DEMO_END {end} is before DEMO_START {start}")
     return start, end
+
+
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (works without an activated virtualenv)."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")

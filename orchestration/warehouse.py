@@ -30,8 +30,9 @@ def _insert(conn: duckdb.DuckDBPyConnection, table: RawTable, frame: pd.DataFram
         raise LoadError(f"{table.qualified}: incoming rows lack columns {missing}")
     cols = list(table.source_columns) + (["_partition_date"] if table.partitioned else [])
     incoming = frame[cols].copy()
-    incoming["_source"] = source
-    incoming["_source_row"] = range(1, len(incoming) + 1)
+    # a frame may say per row where it came from (a file name, its row); else the load's source
+    incoming["_source"] = frame["_source"] if "_source" in frame.columns else source
+    incoming["_source_row"] = frame["_source_row"] if "_source_row" in frame.columns else range(1, len(frame) + 1)
     conn.register("incoming_rows", incoming)
     try:
         target = ", ".join(f'"{c}"' for c in [*cols, "_source", "_source_row"])
@@ -54,18 +55,23 @@ def replace_partitions(
     start: date,
     end: date,
     source: str,
+    days: list[date] | None = None,
 ) -> int:
     """Replace the rows of days [start, end] of `table` with `frame` (which carries `_partition_date`).
 
-    Returns the number of rows inserted. Raises `LoadError` (and changes nothing) if a row's
-    `_partition_date` falls outside the window.
+    With `days`, only those days of the window are replaced (the others keep their rows): a
+    folder of daily reports replaces the days it has reports for. Returns the number of rows
+    inserted. Raises `LoadError` (and changes nothing) if a row falls outside the days replaced.
     """
     if not table.partitioned:
         raise LoadError(f"{table.qualified} is not partitioned")
     if "_partition_date" not in frame.columns:
         raise LoadError(f"{table.qualified}: incoming rows lack _partition_date")
     dates = pd.to_datetime(frame["_partition_date"]).dt.date
-    outside = frame[(dates < start) | (dates > end)]
+    allowed = set(days) if days is not None else None
+    outside = frame[(dates < start) | (dates > end) | (dates.isna())]
+    if allowed is not None:
+        outside = frame[~dates.isin(allowed) | (dates < start) | (dates > end)]
     if len(outside):
         raise LoadError(
             f"{table.qualified}: {len(outside)} rows fall outside the window {start}..{end}, "
@@ -74,7 +80,12 @@ def replace_partitions(
     ensure_table(conn, table)
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute(f'DELETE FROM {table.qualified} WHERE "_partition_date" BETWEEN ? AND ?', [start, end])
+        if allowed is None:
+            conn.execute(f'DELETE FROM {table.qualified} WHERE "_partition_date" BETWEEN ? AND ?', [start, end])
+        elif allowed:
+            conn.execute(
+                f'DELETE FROM {table.qualified} WHERE list_contains(?::DATE[], "_partition_date")', [sorted(allowed)]
+            )
         _insert(conn, table, frame, source)
         conn.execute("COMMIT")
     except Exception:

@@ -12,7 +12,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 from werkzeug import Request, Response
@@ -29,9 +29,9 @@ def calls_to_features(calls: pd.DataFrame, lowercase: bool = False, string_dates
         attributes = {c: row[c] for c in CALL_COLUMNS if c not in ("latitude", "longitude")}
         attributes = {k: (None if isinstance(v, float) and v != v else v) for k, v in attributes.items()}
         if string_dates:
-            attributes["callDateTime"] = datetime.fromtimestamp(
-                attributes["callDateTime"] / 1000, tz=timezone.utc
-            ).strftime("%Y-%m-%d %H:%M:%S")
+            attributes["callDateTime"] = datetime.fromtimestamp(attributes["callDateTime"] / 1000, tz=UTC).strftime(
+                "%Y-%m-%d %H:%M:%S"
+            )
         if lowercase:
             attributes = {k.lower(): v for k, v in attributes.items()}
         lat, lon = row["latitude"], row["longitude"]
@@ -56,13 +56,13 @@ class Layer:
     def _ms(self, feature: dict) -> int:
         value = feature["attributes"][self.date_field]
         if isinstance(value, str):
-            return int(datetime.fromisoformat(value).replace(tzinfo=timezone.utc).timestamp() * 1000)
+            return int(datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp() * 1000)
         return int(value)
 
     def select(self, where: str) -> list[dict]:
         rows = self.features
         for _field, op, stamp in _BOUND.findall(where):
-            bound = int(datetime.fromisoformat(stamp).replace(tzinfo=timezone.utc).timestamp() * 1000)
+            bound = int(datetime.fromisoformat(stamp).replace(tzinfo=UTC).timestamp() * 1000)
             rows = [f for f in rows if (self._ms(f) >= bound if op == ">=" else self._ms(f) < bound)]
         if not rows:
             return []
@@ -104,18 +104,21 @@ class FakeArcGIS:
             return self._json({"error": {"code": code, "message": "Unable to complete operation.", "details": []}})
         if kind == "metadata":
             names = list(layer.features[0]["attributes"]) if layer.features else list(CALL_COLUMNS)
-            return self._json({
-                "name": layer_path, "maxRecordCount": layer.max_record_count,
-                "fields": [{"name": n, "type": "esriFieldTypeString"} for n in names],
-            })
+            return self._json(
+                {
+                    "name": layer_path,
+                    "maxRecordCount": layer.max_record_count,
+                    "fields": [{"name": n, "type": "esriFieldTypeString"} for n in names],
+                }
+            )
         rows = layer.select(args.get("where", "1=1")) if layer.features else []
         if kind == "count":
             return self._json({"count": len(rows)})
         offset, size = int(args.get("resultOffset", 0)), int(args.get("resultRecordCount", layer.max_record_count))
         size = min(size, layer.max_record_count)
-        page = rows[offset: offset + size]
+        page = rows[offset : offset + size]
         if fault and fault.kind == "duplicate" and offset > 0:
-            page = rows[offset - 1: offset + size]  # the previous page's last record again
+            page = rows[offset - 1 : offset + size]  # the previous page's last record again
         if fault and fault.kind == "drop" and page:
             page = page[1:]  # a record silently missing
         body = {"features": page, "exceededTransferLimit": offset + size < len(rows)}

@@ -43,8 +43,11 @@ class Sleeps(list):
 
 def _client(server: HTTPServer, fake: FakeArcGIS, sleeps=None, attempts=5, read_timeout=5.0) -> ArcGISCallsClient:
     server.expect_request(__import__("re").compile(".*")).respond_with_handler(fake)
-    http = JsonHttp(timeout=(2.0, read_timeout), policy=RetryPolicy(max_attempts=attempts, backoff_base=0.01),
-                    sleep=sleeps if sleeps is not None else (lambda s: None))
+    http = JsonHttp(
+        timeout=(2.0, read_timeout),
+        policy=RetryPolicy(max_attempts=attempts, backoff_base=0.01),
+        sleep=sleeps if sleeps is not None else (lambda s: None),
+    )
     return ArcGISCallsClient(base_url=server.url_for("/rest/services/"), http=http, max_workers=3)
 
 
@@ -69,10 +72,18 @@ def test_pages_concurrently_and_loads_exactly_the_served_day(httpserver, served_
 
 
 def test_retries_every_transient_fault_and_still_loads_exactly(httpserver, served_calls):
-    faults = [Fault("429", on="count", retry_after="2"), Fault("500", on="metadata"), Fault("timeout"),
-              Fault("error200"), Fault("truncated"), Fault("duplicate"), Fault("500")]
-    fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls), max_record_count=400)}, faults=faults,
-                      read_delay=1.0)
+    faults = [
+        Fault("429", on="count", retry_after="2"),
+        Fault("500", on="metadata"),
+        Fault("timeout"),
+        Fault("error200"),
+        Fault("truncated"),
+        Fault("duplicate"),
+        Fault("500"),
+    ]
+    fake = FakeArcGIS(
+        {LAYER: Layer(calls_to_features(served_calls), max_record_count=400)}, faults=faults, read_delay=1.0
+    )
     sleeps = Sleeps()
     loaded = _client(httpserver, fake, sleeps=sleeps, attempts=4, read_timeout=0.4).fetch(DAY, DAY)
     _assert_same_rows(loaded, _expected(served_calls, DAY))
@@ -106,7 +117,9 @@ def test_the_retry_budget_ends_in_a_clear_error(httpserver, served_calls):
     sleeps = Sleeps()
     with pytest.raises(SourceError, match=r"failed after 3 attempts: HTTP 500"):
         _client(httpserver, fake, sleeps=sleeps, attempts=3).fetch(DAY, DAY)
-    assert len(sleeps) == 2 and sleeps[1] > sleeps[0] * 1.2  # exponential backoff, jitter within +-50%
+    # exponential backoff from 0.01 s with +-50% jitter: 0.005-0.015 s, then 0.01-0.03 s
+    assert len(sleeps) == 2
+    assert 0.005 <= sleeps[0] <= 0.015 and 0.01 <= sleeps[1] <= 0.03
 
 
 def test_a_non_retryable_arcgis_error_fails_at_once(httpserver, served_calls):
@@ -135,5 +148,6 @@ def test_where_clause_spans_the_local_day_in_utc(httpserver, served_calls):
     fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls))})
     client = _client(httpserver, fake)
     where = client._where({"fields": [{"name": "callDateTime"}]}, DAY, DAY)
-    assert where == ("callDateTime >= TIMESTAMP '2024-03-10 05:00:00' AND "
-                     "callDateTime < TIMESTAMP '2024-03-11 04:00:00'")
+    assert where == (
+        "callDateTime >= TIMESTAMP '2024-03-10 05:00:00' AND callDateTime < TIMESTAMP '2024-03-11 04:00:00'"
+    )

@@ -98,11 +98,37 @@ def test_every_call_joins_to_every_dimension(built):
     assert nal_joined == nal_total
 
 
-def test_calls_without_a_neighborhood_use_the_unknown_member(built):
+def test_calls_without_a_neighborhood_are_placed_by_their_point(built):
+    """Demo boundaries are Voronoi cells, so the right neighborhood is the nearest demo point:
+    recomputed here by brute force, independent of the shapely code under test."""
+    import numpy as np
+
+    from orchestration.demo.reference import neighborhood_frame
+
     path, _ = built
-    raw_missing = _one(path, "select count(*) from raw.calls_for_service where nullif(trim(Neighborhood), '') is null")
-    unknown = _one(path, "select count(*) from marts.fct_calls_for_service where geography_key = '-1'")
-    assert raw_missing > 0 and unknown == raw_missing
+    rows = _q(
+        path,
+        """select f.latitude, f.longitude, g.neighborhood, f.geography_method
+        from marts.fct_calls_for_service f join marts.dim_geography g using (geography_key)
+        where f.geography_method like 'point%' or f.geography_key = '-1'""",
+    )
+    hoods = neighborhood_frame()
+    placed = [(lat, lon, n) for lat, lon, n, m in rows if m == "point_within"]
+    assert len(placed) > 100
+    lat = np.array([p[0] for p in placed])[:, None]
+    lon = np.array([p[1] for p in placed])[:, None]
+    nearest = hoods["neighborhood"].to_numpy()[
+        np.argmin((lat - hoods["latitude"].to_numpy()) ** 2 + (lon - hoods["longitude"].to_numpy()) ** 2, axis=1)
+    ]
+    assert [p[2] for p in placed] == list(nearest)
+    raw_unplaceable = _one(
+        path,
+        """select count(*) from raw.calls_for_service
+        where nullif(trim(Neighborhood), '') is null and latitude is null""",
+    )
+    unknown = [r for r in rows if r[2] == "Unknown"]
+    assert raw_unplaceable > 0 and len(unknown) >= raw_unplaceable
+    assert all(r[0] is None or r[3] == "point_none" for r in unknown)
 
 
 def test_call_type_mapping_covers_at_least_98_percent(built):

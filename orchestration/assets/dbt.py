@@ -1,5 +1,6 @@
 """The dbt project as Dagster assets: models, seeds and snapshots, with dbt tests as asset checks."""
 
+import subprocess
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -10,11 +11,30 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from orchestration import settings
 
 dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
+
+
+def manifest_is_stale() -> bool:
+    """True when the manifest is missing or older than any file of the dbt project."""
+    if not dbt_project.manifest_path.exists():
+        return True
+    built = dbt_project.manifest_path.stat().st_mtime
+    root = settings.DBT_PROJECT_DIR
+    sources = [
+        root / "dbt_project.yml",
+        *[p for d in ("models", "macros", "seeds", "tests") for p in (root / d).rglob("*")],
+    ]
+    return any(p.is_file() and p.stat().st_mtime > built for p in sources)
+
+
 dbt_project.prepare_if_dev()
-if not dbt_project.manifest_path.exists():
-    # Outside `dagster dev` (make run, tests, CI) parse once so the manifest exists.
+if manifest_is_stale():
+    # Outside `dagster dev` (make run, tests, CI) parse so the manifest matches the project.
     settings.export_warehouse_env()
-    dbt_project.preparer.prepare(dbt_project)
+    subprocess.run(
+        [settings.dbt_executable(), "parse", "--quiet", "--profiles-dir", str(settings.DBT_PROJECT_DIR)],
+        cwd=settings.DBT_PROJECT_DIR,
+        check=True,
+    )
 
 # dbt folder (first level under models/, or the schema for nested ones) -> Dagster asset group
 _GROUPS = {"staging": "staging", "intermediate": "intermediate", "quarantine": "quarantine"}

@@ -32,9 +32,16 @@ LOCAL_TZ = ZoneInfo("America/New_York")
 RETRYABLE_ERROR_CODES = frozenset({429, 500, 502, 503, 504})
 
 # Spellings seen across the yearly layers, keyed by the lower-cased name without separators.
-_ALIASES = {"csa": "Community_Statistical_Areas", "csa2010": "Community_Statistical_Areas",
-            "zip": "ZIPCode", "zipcode": "ZIPCode", "censustract": "Census_Tracts",
-            "lat": "latitude", "long": "longitude", "lon": "longitude"}
+_ALIASES = {
+    "csa": "Community_Statistical_Areas",
+    "csa2010": "Community_Statistical_Areas",
+    "zip": "ZIPCode",
+    "zipcode": "ZIPCode",
+    "censustract": "Census_Tracts",
+    "lat": "latitude",
+    "long": "longitude",
+    "lon": "longitude",
+}
 
 
 def _squash(name: str) -> str:
@@ -102,7 +109,9 @@ def normalize_epoch_ms(values: pd.Series) -> pd.Series:
     text = values.where(numeric.isna() & values.notna())
     if text.notna().any():
         parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
-        numeric = numeric.fillna(pd.Series(parsed.astype("int64") // 1_000_000, index=values.index).where(parsed.notna()))
+        numeric = numeric.fillna(
+            pd.Series(parsed.astype("int64") // 1_000_000, index=values.index).where(parsed.notna())
+        )
     return numeric.astype("Int64")
 
 
@@ -170,10 +179,18 @@ class ArcGISCallsClient:
         return int(body["count"])
 
     def _page(self, layer: str, where: str, offset: int, size: int) -> dict[str, Any]:
-        body = self._query(layer, {
-            "where": where, "outFields": "*", "orderByFields": "OBJECTID", "outSR": "4326",
-            "returnGeometry": "true", "resultOffset": offset, "resultRecordCount": size,
-        })
+        body = self._query(
+            layer,
+            {
+                "where": where,
+                "outFields": "*",
+                "orderByFields": "OBJECTID",
+                "outSR": "4326",
+                "returnGeometry": "true",
+                "resultOffset": offset,
+                "resultRecordCount": size,
+            },
+        )
         if "features" not in body:
             raise SourceError(f"{layer}: page at offset {offset} has no features: {str(body)[:200]}")
         return body

@@ -86,8 +86,14 @@ class JsonHttp:
                 if attempt == self.policy.max_attempts:
                     break
                 wait = self.policy.delay(attempt, exc.retry_after, self.rng)
-                log.warning("GET %s failed (%s); attempt %d of %d, retrying in %.2fs",
-                            url, exc, attempt, self.policy.max_attempts, wait)
+                log.warning(
+                    "GET %s failed (%s); attempt %d of %d, retrying in %.2fs",
+                    url,
+                    exc,
+                    attempt,
+                    self.policy.max_attempts,
+                    wait,
+                )
                 self.sleep(wait)
         raise SourceError(f"GET {url} failed after {self.policy.max_attempts} attempts: {last}")
 
@@ -97,9 +103,7 @@ class JsonHttp:
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code in RETRY_STATUS:
-            raise RetryableError(
-                f"HTTP {response.status_code}", parse_retry_after(response.headers.get("Retry-After"))
-            )
+            raise RetryableError(f"HTTP {response.status_code}", parse_retry_after(response.headers.get("Retry-After")))
         if response.status_code >= 400:
             raise SourceError(f"GET {response.url} answered HTTP {response.status_code}: {response.text[:200]}")
         try:

@@ -1,5 +1,7 @@
--- Every staged call with the reason it cannot enter the fact table (NULL when it can).
--- Of rows sharing a record id, the most recently loaded one is kept; the others are duplicates.
+-- Every staged call with its resolved neighborhood and the reason it cannot enter the fact
+-- table (NULL when it can). The feed's neighborhood wins; a call without one takes the
+-- neighborhood its point falls in. Of rows sharing a record id, the most recently loaded
+-- one is kept; the others are duplicates.
 with ranked as (
     select
         *,
@@ -7,13 +9,26 @@ with ranked as (
             partition by record_id order by loaded_at desc, partition_date desc, source_row
         ) as record_rank
     from {{ ref('stg_open_baltimore__calls_for_service') }}
+),
+
+points as (
+    select * from {{ ref('stg_geography__point_assignments') }}
 )
 
 select
-    *,
+    ranked.*,
+    coalesce(upper(ranked.neighborhood), points.neighborhood_normalized) as neighborhood_resolved,
     case
-        when record_id is null then 'missing_record_id'
-        when called_at_local is null then 'unparseable_timestamp'
-        when record_rank > 1 then 'duplicate_record_id'
+        when ranked.neighborhood is not null then 'feed'
+        when points.latitude is not null then 'point_' || points.assignment_method
+    end as geography_method,
+    case
+        when ranked.record_id is null then 'missing_record_id'
+        when ranked.called_at_local is null then 'unparseable_timestamp'
+        when ranked.record_rank > 1 then 'duplicate_record_id'
     end as quarantine_reason
 from ranked
+left join points
+    on ranked.neighborhood is null
+    and ranked.latitude = points.latitude
+    and ranked.longitude = points.longitude

@@ -1,39 +1,27 @@
--- Every staged naloxone administration with its nearest reference neighborhood (when it has
--- a point within `max_neighborhood_distance_km`) and the reason it cannot enter the fact table.
+-- Every staged naloxone administration with the neighborhood its point falls in and the
+-- reason it cannot enter the fact table (NULL when it can). Surveillance needs a usable
+-- point, so rows without one are quarantined rather than counted in an unknown place.
 with administrations as (
     select * from {{ ref('stg_ems__naloxone_administrations') }}
 ),
 
-neighborhoods as (
-    select * from {{ ref('stg_reference__neighborhoods') }}
-),
-
-nearest as (
-    select
-        a.partition_date,
-        a.incident_number,
-        a.patient_sequence,
-        arg_min(n.neighborhood_normalized, {{ haversine_km('a.latitude', 'a.longitude', 'n.latitude', 'n.longitude') }})
-            as neighborhood_normalized,
-        min({{ haversine_km('a.latitude', 'a.longitude', 'n.latitude', 'n.longitude') }}) as distance_km
-    from administrations as a
-    cross join neighborhoods as n
-    where a.latitude is not null and a.longitude is not null
-    group by all
+points as (
+    select * from {{ ref('stg_geography__point_assignments') }}
 )
 
 select
     a.*,
-    case when nearest.distance_km <= {{ var('max_neighborhood_distance_km') }}
-        then nearest.neighborhood_normalized end as neighborhood_normalized,
-    nearest.distance_km as neighborhood_distance_km,
+    points.neighborhood_normalized,
+    points.assignment_method,
     case
         when a.incident_number is null then 'missing_incident_number'
         when a.incident_date is null then 'unparseable_incident_date'
-        when a.incident_date <> a.partition_date then 'incident_date_outside_report_day'
+        when a.incident_date > a.partition_date or a.incident_date < a.partition_date - interval 30 day
+            then 'incident_date_outside_report_window'
+        when a.latitude is null or a.longitude is null then 'missing_coordinates'
+        when points.neighborhood is null then 'coordinates_outside_baltimore'
     end as quarantine_reason
 from administrations as a
-left join nearest
-    on a.partition_date = nearest.partition_date
-    and a.incident_number = nearest.incident_number
-    and a.patient_sequence = nearest.patient_sequence
+left join points
+    on a.latitude = points.latitude
+    and a.longitude = points.longitude

@@ -8,14 +8,19 @@ typed as (
     select
         {{ clean_text('"Incident Number"') }} as incident_number,
         cast(try_strptime(trim("Incident Date"), ['%m/%d/%Y', '%Y-%m-%d', '%m/%d/%y']) as date) as incident_date,
-        try_strptime(
-            trim("Times : Arrived on Scene Time"),
-            ['%m/%d/%Y %H:%M:%S', '%m/%d/%Y %H:%M', '%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S']
+        -- a full timestamp, or a bare time of day (some exports) on the incident date
+        coalesce(
+            try_strptime(
+                trim("Times : Arrived on Scene Time"),
+                ['%m/%d/%Y %H:%M:%S', '%m/%d/%Y %H:%M', '%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S', '%m/%d/%Y %I:%M:%S %p']
+            ),
+            cast(try_strptime(trim("Incident Date"), ['%m/%d/%Y', '%Y-%m-%d', '%m/%d/%y']) as date)
+                + cast(try_strptime(trim("Times : Arrived on Scene Time"), ['%H:%M:%S', '%H:%M', '%I:%M %p']) as time)
         ) as arrived_on_scene_at_local,
         try_cast(regexp_extract("Patient Age", '\d+') as integer) as patient_age,
         {{ clean_text('"Patient Gender"') }} as patient_gender,
         {{ clean_text('"Patient Race (E6.12)"') }} as patient_race,
-        {{ normalized_text('"Incident Address"') }} as incident_address,
+        {{ normalize_address('"Incident Address"') }} as incident_address,
         {{ clean_text('"Primary Impression"') }} as primary_impression,
         try_cast("Incident Location Latitude" as double) as latitude,
         try_cast("Incident Location Longitude" as double) as longitude,

@@ -1,6 +1,7 @@
 -- Health indicators by CSA, renamed to snake_case; the city total row is flagged, not removed.
 select
     {{ clean_text('CSA') }} as csa,
+    {{ clean_text('CSA_as_published') }} as csa_as_published,
     upper({{ clean_text('CSA') }}) = 'BALTIMORE CITY' as is_city_total,
     cast(Population as bigint) as population,
     cast(MedianHHIncome as double) as median_household_income,

@@ -21,11 +21,12 @@ select
     calls.incident_location,
     calls.latitude,
     calls.longitude,
+    calls.geography_method,
     calls.partition_date,
     1 as call_count
 from calls
 left join {{ ref('dim_call_type') }} as ct
     on calls.description_normalized = ct.description_normalized
 left join {{ ref('dim_geography') }} as geo
-    on upper(calls.neighborhood) = geo.neighborhood_normalized
+    on calls.neighborhood_resolved = geo.neighborhood_normalized
     and not geo.is_unknown

@@ -1,0 +1,270 @@
+"""Reference assets: boundaries, neighborhoods, health indicators, and point-in-polygon geography.
+
+Real mode reads the files named by the settings (URL or path); demo mode builds the same
+tables from the hand-written reference (demo boundaries are Voronoi cells of the demo
+neighborhoods, dissolved into CSAs and police districts).
+"""
+
+import io
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import shapely
+from dagster_duckdb import DuckDBResource
+
+from orchestration import settings
+from orchestration.assets.raw import SourceConfig, resolve_source
+from orchestration.demo.health import generate_health_indicators
+from orchestration.demo.reference import CSAS, POLICE_DISTRICTS, neighborhood_frame
+from orchestration.raw_tables import BOUNDARIES, HEALTH, NEIGHBORHOODS, VITAL_SIGNS
+from orchestration.sources.files import read_bytes, setting
+from orchestration.sources.geography import (
+    DISTRICT_CODES,
+    PolygonLayer,
+    canonical_csa_names,
+    dissolve,
+    name_key,
+    voronoi_layer,
+)
+from orchestration.sources.health import read_nhp, read_vital_signs
+from orchestration.warehouse import replace_table
+
+CITY_BOX = (-76.7115, 39.1972, -76.5294, 39.3722)  # Baltimore City's extent, lon/lat
+BOUNDARY_SETTINGS = {
+    "csa": ("CSA_BOUNDARIES", "CSA2010", None),
+    "neighborhood": ("NEIGHBORHOOD_BOUNDARIES", "name", None),
+    "police_district": ("POLICE_DISTRICT_BOUNDARIES", "name", "name_abb"),
+}
+
+
+def demo_layers() -> dict[str, PolygonLayer]:
+    hoods = neighborhood_frame()
+    layer = voronoi_layer(
+        list(hoods["neighborhood"]), hoods["latitude"].to_numpy(), hoods["longitude"].to_numpy(), CITY_BOX
+    )
+    csas = dissolve(layer, list(hoods["csa"]))
+    districts = dissolve(layer, list(hoods["police_district"]))
+    codes = {v: k for k, v in POLICE_DISTRICTS.items()}
+    districts.codes = [codes[n] for n in districts.names]
+    return {"csa": csas, "neighborhood": layer, "police_district": districts}
+
+
+def real_layers() -> dict[str, PolygonLayer]:
+    layers = {}
+    for layer, (env, name_field, code_field) in BOUNDARY_SETTINGS.items():
+        layers[layer] = PolygonLayer.from_geojson(read_bytes(setting(env)), name_field, code_field)
+    return layers
+
+
+def boundary_frame(layers: dict[str, PolygonLayer], csa_population: dict[str, int]) -> pd.DataFrame:
+    rows = []
+    for layer, polys in layers.items():
+        for name, geom, code in zip(polys.names, polys.geometries, polys.codes, strict=True):
+            rows.append(
+                {
+                    "layer": layer,
+                    "name": name,
+                    "code": code,
+                    "population": csa_population.get(name) if layer == "csa" else None,
+                    "geometry_wkt": shapely.to_wkt(geom, rounding_precision=7),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def load_layers(conn) -> dict[str, PolygonLayer]:
+    """The boundary layers as stored in raw.boundaries."""
+    frame = conn.execute("select layer, name, code, geometry_wkt from raw.boundaries").df()
+    layers = {}
+    for layer, rows in frame.groupby("layer", sort=False):
+        layers[layer] = PolygonLayer(
+            list(rows["name"]), shapely.from_wkt(rows["geometry_wkt"].to_numpy()), list(rows["code"])
+        )
+    return layers
+
+
+@dg.asset(
+    key=["raw", "boundaries"],
+    group_name="ingest",
+    kinds={"python", "duckdb"},
+    description="CSA, neighborhood and police district polygons (WGS84, WKT), one row per polygon.",
+)
+def raw_boundaries(config: SourceConfig, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    source = resolve_source("health", config)
+    if source == "demo":
+        layers = demo_layers()
+        population = {c.name: c.population_2010 for c in CSAS}
+    else:
+        layers = real_layers()
+        import json
+
+        features = json.loads(read_bytes(setting("CSA_BOUNDARIES")))["features"]
+        population = {f["properties"]["CSA2010"]: f["properties"].get("tpop10") for f in features}
+    frame = boundary_frame(layers, population)
+    with duckdb.get_connection() as conn:
+        n = replace_table(conn, BOUNDARIES, frame, source)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": n,
+            "source": source,
+            **{f"{k}_polygons": len(v.names) for k, v in layers.items()},
+        }
+    )
+
+
+def neighborhoods_from_layers(
+    layers: dict[str, PolygonLayer],
+    csa_xwalk: pd.DataFrame | None,
+    zip_xwalk: pd.DataFrame | None,
+    csa_population: dict[str, int],
+) -> pd.DataFrame:
+    """Neighborhood -> CSA (crosswalk by name, else the CSA containing it), district, ZIP, population."""
+    hoods, csas, districts = layers["neighborhood"], layers["csa"], layers["police_district"]
+    inside = shapely.point_on_surface(hoods.geometries)
+    lat, lon = shapely.get_y(inside), shapely.get_x(inside)
+    csa_idx, _ = csas.assign(lat, lon)
+    by_pip = np.array([csas.names[i] if i >= 0 else None for i in csa_idx], dtype=object)
+    by_name = {}
+    if csa_xwalk is not None:
+        canonical = canonical_csa_names(csa_xwalk["csa"], csas.names, "neighborhood-CSA crosswalk")
+        by_name = {name_key(n): c for n, c in zip(csa_xwalk["neighborhood"], canonical, strict=True)}
+    csa = np.array([by_name.get(name_key(n), p) for n, p in zip(hoods.names, by_pip, strict=True)], dtype=object)
+    d_idx, _ = districts.assign(lat, lon)
+    codes = [DISTRICT_CODES.get(str(districts.codes[i]).upper(), districts.codes[i]) if i >= 0 else None for i in d_idx]
+    zips: dict[str, str] = {}
+    if zip_xwalk is not None:
+        for z, c in zip(
+            zip_xwalk["zip"].astype(str), canonical_csa_names(zip_xwalk["csa"], csas.names, "ZIP-CSA"), strict=True
+        ):
+            zips.setdefault(c, z)  # the first ZIP listed for a CSA
+    area = shapely.area(hoods.geometries)
+    frame = pd.DataFrame(
+        {
+            "neighborhood": hoods.names,
+            "csa": csa,
+            "latitude": lat,
+            "longitude": lon,
+            "area": area,
+            "police_district_code": codes,
+            "police_district": [POLICE_DISTRICTS.get(c) for c in codes],
+        }
+    )
+    share = frame["area"] / frame.groupby("csa")["area"].transform("sum")
+    frame["population"] = (frame["csa"].map(csa_population).astype(float) * share).round().astype("Int64")
+    frame["zip_code"] = frame["csa"].map(zips)
+    return frame
+
+
+@dg.asset(
+    key=["raw", "neighborhoods"],
+    group_name="ingest",
+    kinds={"python", "duckdb"},
+    deps=[raw_boundaries],
+    description="Neighborhood reference: neighborhood -> CSA -> ZIP and police district, with a point and population.",
+)
+def raw_neighborhoods(config: SourceConfig, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    source = resolve_source("health", config)
+    if source == "demo":
+        frame = neighborhood_frame()
+    else:
+        csa_xwalk = pd.read_csv(io.BytesIO(read_bytes(setting("NEIGHBORHOOD_CSA_CROSSWALK"))))
+        zip_xwalk = pd.read_csv(io.BytesIO(read_bytes(setting("ZIP_CSA_CROSSWALK"))))
+        with duckdb.get_connection() as conn:
+            layers = load_layers(conn)
+            population = dict(
+                conn.execute("select name, population from raw.boundaries where layer = 'csa'").fetchall()
+            )
+        frame = neighborhoods_from_layers(layers, csa_xwalk, zip_xwalk, population)
+    with duckdb.get_connection() as conn:
+        n = replace_table(conn, NEIGHBORHOODS, frame, source)
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": n, "csas": int(frame["csa"].nunique()), "source": source}
+    )
+
+
+def _canonical_csas(duckdb: DuckDBResource) -> list[str]:
+    with duckdb.get_connection() as conn:
+        return [n for (n,) in conn.execute("select name from raw.boundaries where layer = 'csa'").fetchall()]
+
+
+@dg.asset(
+    key=["raw", "csa_health_indicators"],
+    group_name="ingest",
+    kinds={"python", "duckdb"},
+    deps=[raw_boundaries],
+    description="Health and socioeconomic indicators by CSA (BCHD Neighborhood Health Profile layout).",
+)
+def raw_csa_health_indicators(config: SourceConfig, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    source = resolve_source("health", config)
+    if source == "demo":
+        frame = generate_health_indicators(settings.demo_seed())
+        frame["CSA_as_published"] = frame["CSA"]
+    else:
+        frame = read_nhp(setting("NHP_INDICATORS"), _canonical_csas(duckdb))
+    with duckdb.get_connection() as conn:
+        n = replace_table(conn, HEALTH, frame, source)
+    return dg.MaterializeResult(metadata={"dagster/row_count": n, "source": source})
+
+
+@dg.asset(
+    key=["raw", "vital_signs"],
+    group_name="ingest",
+    kinds={"python", "duckdb"},
+    deps=[raw_boundaries],
+    description="BNIA Vital Signs indicators by CSA, one row per CSA and indicator (empty in demo mode).",
+)
+def raw_vital_signs(config: SourceConfig, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    source = resolve_source("health", config)
+    if source == "demo":
+        frame = pd.DataFrame(columns=list(VITAL_SIGNS.source_columns))
+    else:
+        frame = read_vital_signs(setting("VITAL_SIGNS_INDICATORS"), _canonical_csas(duckdb))
+    with duckdb.get_connection() as conn:
+        n = replace_table(conn, VITAL_SIGNS, frame, source)
+    return dg.MaterializeResult(metadata={"dagster/row_count": n, "source": source})
+
+
+POINTS_SQL = """
+select distinct latitude, longitude from raw.calls_for_service
+where nullif(trim(Neighborhood), '') is null and latitude is not null and longitude is not null
+union
+select distinct try_cast("Incident Location Latitude" as double), try_cast("Incident Location Longitude" as double)
+from raw.naloxone_administrations
+where try_cast("Incident Location Latitude" as double) is not null
+  and try_cast("Incident Location Longitude" as double) is not null
+"""
+
+
+@dg.asset(
+    key=["geography", "point_assignments"],
+    group_name="geography",
+    kinds={"python", "duckdb"},
+    deps=[dg.AssetKey(["raw", "calls_for_service"]), dg.AssetKey(["raw", "naloxone_administrations"]), raw_boundaries],
+    description=(
+        "Neighborhood of every distinct point that needs one (EMS incidents, calls without a "
+        "neighborhood) by point-in-polygon; method 'within', 'snapped' (<=150 m) or 'none'."
+    ),
+)
+def point_assignments(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    with duckdb.get_connection() as conn:
+        layers = load_layers(conn)
+        points = conn.execute(POINTS_SQL).df()
+        hoods = layers["neighborhood"]
+        index, method = hoods.assign(points["latitude"].to_numpy(float), points["longitude"].to_numpy(float))
+        points["neighborhood"] = [hoods.names[i] if i >= 0 else None for i in index]
+        points["method"] = method
+        conn.execute("create schema if not exists geography")
+        conn.register("assigned", points)
+        conn.execute(
+            "create or replace table geography.point_assignments as "
+            "select latitude, longitude, neighborhood, method from assigned"
+        )
+        conn.unregister("assigned")
+    counts = points["method"].value_counts().to_dict()
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": len(points), **{f"points_{k}": int(v) for k, v in counts.items()}}
+    )
+
+
+reference_assets = [raw_boundaries, raw_neighborhoods, raw_csa_health_indicators, raw_vital_signs, point_assignments]
