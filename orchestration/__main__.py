@@ -2,8 +2,11 @@
 
 import argparse
 import sys
+import warnings
 
-from orchestration.run_all import main_run
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
+
+from orchestration.run_all import main_run  # noqa: E402 - after the warning filter
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,13 +9,15 @@ from orchestration.assets.dbt import dbt_project, warehouse_dbt_models
 from orchestration.assets.raw import raw_assets
 from orchestration.assets.reference import reference_assets
 from orchestration.jobs import daily_warehouse_schedule, warehouse_job
+from orchestration.sensors import ems_inbox_sensor, ems_intake_job
 
 
 def build_definitions() -> dg.Definitions:
     """Definitions against the warehouse named by `WAREHOUSE_DB` when this is called."""
     return dg.Definitions(
         assets=[*raw_assets, *reference_assets, warehouse_dbt_models],
-        jobs=[warehouse_job],
+        jobs=[warehouse_job, ems_intake_job],
+        sensors=[ems_inbox_sensor],
         schedules=[daily_warehouse_schedule],
         resources={
             "duckdb": DuckDBResource(database=str(settings.export_warehouse_env())),

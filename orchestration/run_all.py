@@ -13,6 +13,7 @@ import duckdb
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from orchestration import settings
+from orchestration.sources import ems_inbox
 
 SUMMARY_SCHEMAS = ("raw", "marts", "restricted", "quarantine")
 
@@ -47,12 +48,43 @@ def table_counts(path: str, schemas: tuple[str, ...] = SUMMARY_SCHEMAS) -> list[
         return [(s, t, conn.execute(f'select count(*) from {s}."{t}"').fetchone()[0]) for s, t in tables]
 
 
+def print_ems_intake(path: str, days: list[date]) -> None:
+    """What the EMS reports put into the fact table and what they sent to quarantine, by day."""
+    if not days:
+        return
+    with duckdb.connect(path, read_only=True) as conn:
+        rows = conn.execute(
+            """
+            select r.day, r.raw_rows, coalesce(f.fact_rows, 0), coalesce(q.reasons, '')
+            from (select _partition_date as day, count(*) as raw_rows from raw.naloxone_administrations
+                  where list_contains(?::DATE[], _partition_date) group by 1) r
+            left join (select partition_date as day, count(*) as fact_rows
+                       from restricted.fct_naloxone_administrations group by 1) f using (day)
+            left join (select day, string_agg(reason || ': ' || n, ', ') as reasons from (
+                         select partition_date as day, quarantine_reason as reason, count(*) as n
+                         from quarantine.naloxone_administrations group by 1, 2) group by 1) q using (day)
+            order by 1
+            """,
+            [days],
+        ).fetchall()
+    print(f"\nEMS reports: {'day':<12}{'rows':>8}{'loaded':>8}  quarantined")
+    for day, raw_rows, fact_rows, reasons in rows:
+        print(f"             {day!s:<12}{raw_rows:>8}{fact_rows:>8}  {reasons or '-'}")
+
+
 def main_run(start_text: str | None, end_text: str | None) -> int:
     start, end = settings.demo_range()
     start = date.fromisoformat(start_text) if start_text else start
     end = date.fromisoformat(end_text) if end_text else end
     path = settings.export_warehouse_env()
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    reports = {}
+    if settings.source_for("ems") == "real":
+        inbox = ems_inbox.inbox_dir()
+        reports = ems_inbox.reports_for_days(inbox, date(2013, 1, 1), end)
+        print(f"EMS_SOURCE=real: {len(reports)} daily report(s) in {inbox}")
+        if reports:
+            start = min(start, min(reports))
     print(f"Materializing every asset for {start}..{end} into {path} ...", flush=True)
     began = time.monotonic()
     result = run_range(start, end)
@@ -67,5 +99,7 @@ def main_run(start_text: str | None, end_text: str | None) -> int:
     print(f"{'table':<52}{'rows':>12}")
     for schema, table, rows in table_counts(str(path)):
         print(f"{schema + '.' + table:<52}{rows:>12,}")
+    if settings.source_for("ems") == "real":
+        print_ems_intake(str(path), sorted(reports))
     print("\nOpen the Dagster UI on the same definitions and run history with `make dev`.")
     return 0 if result.success else 1

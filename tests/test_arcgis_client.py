@@ -151,3 +151,49 @@ def test_where_clause_spans_the_local_day_in_utc(httpserver, served_calls):
     assert where == (
         "callDateTime >= TIMESTAMP '2024-03-10 05:00:00' AND callDateTime < TIMESTAMP '2024-03-11 04:00:00'"
     )
+
+
+def test_the_calls_asset_loads_a_real_partition_and_a_failed_reload_keeps_it(
+    httpserver, served_calls, tmp_path, monkeypatch
+):
+    import re
+
+    import dagster as dg
+    import duckdb
+    from dagster_duckdb import DuckDBResource
+
+    from orchestration.assets.raw import raw_calls_for_service
+
+    fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls), max_record_count=700)})
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(fake)
+    monkeypatch.setenv("OPEN_BALTIMORE_ARCGIS_URL", httpserver.url_for("/rest/services/"))
+    db = tmp_path / "calls.duckdb"
+
+    def materialize():
+        return dg.materialize(
+            [raw_calls_for_service],
+            partition_key=DAY.isoformat(),
+            resources={"duckdb": DuckDBResource(database=str(db))},
+            run_config={"ops": {"raw__calls_for_service": {"config": {"source": "real", "max_workers": 2}}}},
+            raise_on_error=False,
+            instance=dg.DagsterInstance.ephemeral(),
+        )
+
+    def loaded_ids():
+        with duckdb.connect(str(db), read_only=True) as conn:
+            return [
+                i
+                for (i,) in conn.execute(
+                    "select OBJECTID from raw.calls_for_service where _partition_date = ? order by 1", [DAY]
+                ).fetchall()
+            ]
+
+    assert materialize().success
+    expected = _expected(served_calls, DAY)["OBJECTID"].tolist()
+    assert loaded_ids() == expected
+    fake.faults = [Fault("drop")]  # the next load misses a record: the count check must refuse it
+    assert not materialize().success
+    assert loaded_ids() == expected
+    fake.faults = []
+    assert materialize().success  # and a clean reload replaces the day without duplicating it
+    assert loaded_ids() == expected

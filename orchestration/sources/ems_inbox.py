@@ -155,6 +155,19 @@ class Report:
         return f"{self.path.name}:{self.mtime:.0f}:{self.size}"
 
 
+def report_for(path: Path) -> Report:
+    """A file's report record (its day read from the name, else from the file)."""
+    return _report(path)
+
+
+def inbox_files(inbox: Path) -> list[Path]:
+    """Report files waiting in the inbox itself (not yet archived), oldest first."""
+    if not inbox.exists():
+        return []
+    files = [p for p in inbox.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES]
+    return sorted(files, key=lambda p: p.stat().st_mtime)
+
+
 def _report(path: Path) -> Report:
     stat = path.stat()
     return Report(path, report_day(path), stat.st_mtime, stat.st_size)
@@ -162,12 +175,7 @@ def _report(path: Path) -> Report:
 
 def pending_reports(inbox: Path) -> list[Report]:
     """Reports waiting in the inbox itself (not yet archived)."""
-    if not inbox.exists():
-        return []
-    return sorted(
-        (_report(p) for p in inbox.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES),
-        key=lambda r: (r.day, r.mtime),
-    )
+    return sorted((_report(p) for p in inbox_files(inbox)), key=lambda r: (r.day, r.mtime))
 
 
 def reports_for_days(inbox: Path, start: date, end: date) -> dict[date, Report]:

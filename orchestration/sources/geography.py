@@ -44,10 +44,9 @@ class GeographyError(ValueError):
 def name_key(name: str) -> str:
     """Spelling-insensitive key: case, punctuation, '&'/'and' and common abbreviations ignored."""
     text = str(name).lower().replace("&", " and ")
-    text = re.sub(r"\bs\.?(?=\s|/|$)", "south", text)
-    text = re.sub(r"\bn\.?(?=\s|/|$)", "north", text)
-    text = re.sub(r"\bmt\.?(?=\s|/|$)", "mount", text)
-    text = re.sub(r"\bst\.?(?=\s|/|$)", "saint", text)
+    # a standalone abbreviation (not the "s" of "Butcher's") is spelled out
+    for short, long in (("s", "south"), ("n", "north"), ("mt", "mount"), ("st", "saint")):
+        text = re.sub(rf"(?<![\w']){short}\.?(?=\s|/|$)", long, text)
     return re.sub(r"[^a-z0-9]", "", text.replace(" and ", ""))
 
 
