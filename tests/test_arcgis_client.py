@@ -197,3 +197,19 @@ def test_the_calls_asset_loads_a_real_partition_and_a_failed_reload_keeps_it(
     fake.faults = []
     assert materialize().success  # and a clean reload replaces the day without duplicating it
     assert loaded_ids() == expected
+
+
+def test_a_file_download_shares_the_retry_budget(httpserver):
+    from orchestration.sources.files import read_bytes
+
+    calls = {"n": 0}
+
+    def flaky(request):
+        from werkzeug import Response
+
+        calls["n"] += 1
+        return Response("busy", status=503, headers={"Retry-After": "0"}) if calls["n"] == 1 else Response("a,b\n1,2\n")
+
+    httpserver.expect_request("/nhp.csv").respond_with_handler(flaky)
+    assert read_bytes(httpserver.url_for("/nhp.csv")) == b"a,b\n1,2\n"
+    assert calls["n"] == 2

@@ -54,3 +54,15 @@ def test_unknown_source_setting_is_a_clear_error(monkeypatch):
         settings.source_for("calls")
     monkeypatch.setenv("CALLS_SOURCE", "demo")
     assert settings.source_for("calls") == "demo"
+
+
+def test_an_unset_file_setting_without_shared_copies_names_itself(monkeypatch, tmp_path):
+    from orchestration.sources.files import setting
+    from orchestration.sources.http import SourceError
+
+    monkeypatch.delenv("CSA_BOUNDARIES", raising=False)
+    monkeypatch.setattr(settings, "PROJECT_ROOT", tmp_path / "project")
+    with pytest.raises(SourceError, match="CSA_BOUNDARIES is not set"):
+        setting("CSA_BOUNDARIES")
+    monkeypatch.setenv("CSA_BOUNDARIES", "/data/csa.geojson")
+    assert setting("CSA_BOUNDARIES") == "/data/csa.geojson"

@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
+from orchestration import settings
 from orchestration.sources.http import JsonHttp, SourceError
+
+# Public copies beside the project (../shared/data), used when a setting is not given.
+SHARED_DEFAULTS = {
+    "NHP_INDICATORS": "health/bchd_neighborhood_health_profile_2017_by_csa.xlsx",
+    "VITAL_SIGNS_INDICATORS": "health/bnia_vital_signs_2017_by_csa.csv",
+    "CSA_BOUNDARIES": "geography/baltimore_csa2010_boundaries_vs16_wgs84.geojson",
+    "NEIGHBORHOOD_BOUNDARIES": "geography/mapbaltimore_neighborhoods_2020_wgs84.geojson",
+    "POLICE_DISTRICT_BOUNDARIES": "geography/mapbaltimore_police_districts_2023_wgs84.geojson",
+    "NEIGHBORHOOD_CSA_CROSSWALK": "geography/mapbaltimore_xwalk_csa2nsa.csv",
+    "ZIP_CSA_CROSSWALK": "geography/mapbaltimore_xwalk_zip2csa.csv",
+}
 
 
 def read_bytes(location: str) -> bytes:
     """The bytes at `location`: http(s) URLs are fetched with retries, anything else is a path."""
     if location.startswith(("http://", "https://")):
-        http = JsonHttp()
-        last: Exception | None = None
-        for _ in range(http.policy.max_attempts):
-            try:
-                response = http.session.get(location, timeout=http.timeout)
-                if response.status_code == 200:
-                    return response.content
-                last = SourceError(f"HTTP {response.status_code}")
-            except Exception as exc:  # noqa: BLE001 - reported below with the location
-                last = exc
-        raise SourceError(f"could not download {location}: {last}")
+        return JsonHttp().get_bytes(location)
     path = Path(location).expanduser()
     if not path.exists():
         raise SourceError(f"{path} does not exist")
@@ -30,12 +31,11 @@ def read_bytes(location: str) -> bytes:
 
 
 def setting(name: str) -> str:
-    """A required URL-or-path setting, with a clear error when it is not set."""
+    """A URL-or-path setting: the variable, else the public copy in ../shared/data, else a clear error."""
     value = os.environ.get(name)
-    if not value:
-        raise SourceError(f"{name} is not set: give the URL or path of the file (see README, Settings)")
-    return value
-
-
-def as_buffer(location: str) -> io.BytesIO:
-    return io.BytesIO(read_bytes(location))
+    if value:
+        return value
+    shared = settings.PROJECT_ROOT.parent / "shared" / "data" / SHARED_DEFAULTS.get(name, "-")
+    if name in SHARED_DEFAULTS and shared.exists():
+        return str(shared)
+    raise SourceError(f"{name} is not set: give the URL or path of the file (see README, Settings)")

@@ -77,10 +77,17 @@ class JsonHttp:
     inspect: Callable[[Any], None] | None = None
 
     def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
+        return self._with_retries(url, lambda: self._attempt(url, params))
+
+    def get_bytes(self, url: str) -> bytes:
+        """A file's bytes, with the same retry budget (no JSON expected)."""
+        return self._with_retries(url, lambda: self._response(url, None).content)
+
+    def _with_retries(self, url: str, attempt_once: Callable[[], Any]) -> Any:
         last = "no attempt made"
         for attempt in range(1, self.policy.max_attempts + 1):
             try:
-                return self._attempt(url, params)
+                return attempt_once()
             except RetryableError as exc:
                 last = str(exc)
                 if attempt == self.policy.max_attempts:
@@ -98,6 +105,16 @@ class JsonHttp:
         raise SourceError(f"GET {url} failed after {self.policy.max_attempts} attempts: {last}")
 
     def _attempt(self, url: str, params: dict[str, Any] | None) -> Any:
+        response = self._response(url, params)
+        try:
+            body = json.loads(response.content)
+        except ValueError as exc:
+            raise RetryableError(f"body is not complete JSON ({len(response.content)} bytes): {exc}") from exc
+        if self.inspect is not None:
+            self.inspect(body)
+        return body
+
+    def _response(self, url: str, params: dict[str, Any] | None) -> requests.Response:
         try:
             response = self.session.get(url, params=params, timeout=self.timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
@@ -106,10 +123,4 @@ class JsonHttp:
             raise RetryableError(f"HTTP {response.status_code}", parse_retry_after(response.headers.get("Retry-After")))
         if response.status_code >= 400:
             raise SourceError(f"GET {response.url} answered HTTP {response.status_code}: {response.text[:200]}")
-        try:
-            body = json.loads(response.content)
-        except ValueError as exc:
-            raise RetryableError(f"body is not complete JSON ({len(response.content)} bytes): {exc}") from exc
-        if self.inspect is not None:
-            self.inspect(body)
-        return body
+        return response
