@@ -20,20 +20,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-$(DAGSTER_HOME):
+$(DAGSTER_HOME)/dagster.yaml: Makefile
 	mkdir -p $(DAGSTER_HOME)
-	printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
+	printf 'telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n' > $(DAGSTER_HOME)/dagster.yaml
 
 manifest: install
 	cd dbt_project && ../$(BIN)/dbt parse --profiles-dir . --quiet
 
-run: install $(DAGSTER_HOME) manifest
+run: install $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/python -m orchestration run
 
 test: install manifest
 	$(BIN)/python -m pytest
 
-dev: install $(DAGSTER_HOME) manifest
+dev: install $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/dagster dev -w workspace.yaml
 
 lint: install

@@ -6,8 +6,10 @@ from dagster_duckdb import DuckDBResource
 
 from orchestration import settings
 from orchestration.assets.dbt import dbt_project, warehouse_dbt_models
+from orchestration.assets.publish import serving_publication
 from orchestration.assets.raw import raw_assets
 from orchestration.assets.reference import reference_assets
+from orchestration.checks.raw_checks import raw_checks
 from orchestration.jobs import daily_warehouse_schedule, warehouse_job
 from orchestration.sensors import ems_inbox_sensor, ems_intake_job
 
@@ -15,7 +17,8 @@ from orchestration.sensors import ems_inbox_sensor, ems_intake_job
 def build_definitions() -> dg.Definitions:
     """Definitions against the warehouse named by `WAREHOUSE_DB` when this is called."""
     return dg.Definitions(
-        assets=[*raw_assets, *reference_assets, warehouse_dbt_models],
+        assets=[*raw_assets, *reference_assets, warehouse_dbt_models, serving_publication],
+        asset_checks=raw_checks,
         jobs=[warehouse_job, ems_intake_job],
         sensors=[ems_inbox_sensor],
         schedules=[daily_warehouse_schedule],

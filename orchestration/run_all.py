@@ -101,5 +101,17 @@ def main_run(start_text: str | None, end_text: str | None) -> int:
         print(f"{schema + '.' + table:<52}{rows:>12,}")
     if settings.source_for("ems") == "real":
         print_ems_intake(str(path), sorted(reports))
+    from orchestration.assets.publish import serving_path
+
+    serving = serving_path()
+    if serving.exists():
+        with duckdb.connect(str(serving), read_only=True) as conn:
+            pub_id, published_at = conn.execute("select publication_id, published_at from meta.publication").fetchone()
+        print(
+            f"\nServing database for BI (read-only): {serving}\n  publication {pub_id} at {published_at}; "
+            f"Parquet files in {serving.parent / 'parquet'}"
+        )
+    else:
+        print("\nNo serving database was published (a blocking check failed or publish did not run).")
     print("\nOpen the Dagster UI on the same definitions and run history with `make dev`.")
     return 0 if result.success else 1

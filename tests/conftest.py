@@ -19,17 +19,26 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 @pytest.fixture(scope="session")
 def session_warehouse(tmp_path_factory) -> Path:
     """WAREHOUSE_DB for the whole session, in a temporary folder."""
-    path = tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
+    folder = tmp_path_factory.mktemp("warehouse")
+    path = folder / "warehouse.duckdb"
     os.environ["WAREHOUSE_DB"] = str(path)
+    os.environ["SERVING_DB"] = str(folder / "serving" / "warehouse.duckdb")
     return path
 
 
 @pytest.fixture(scope="session")
-def built(session_warehouse: Path):
+def session_instance() -> dg.DagsterInstance:
+    """One Dagster instance for the session, so check history persists between runs."""
+    with dg.DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session")
+def built(session_warehouse: Path, session_instance: dg.DagsterInstance):
     """One full run of warehouse_job over TEST_START..TEST_END; returns (path, result)."""
     from orchestration.run_all import run_range
 
-    result = run_range(TEST_START, TEST_END, instance=dg.DagsterInstance.ephemeral())
+    result = run_range(TEST_START, TEST_END, instance=session_instance)
     assert result.success, "the end-to-end demo run failed"
     return session_warehouse, result
 
@@ -40,6 +49,10 @@ def warehouse_copy(built, tmp_path, monkeypatch) -> Path:
     path = tmp_path / "copy.duckdb"
     shutil.copy(built[0], path)
     monkeypatch.setenv("WAREHOUSE_DB", str(path))
+    serving = tmp_path / "serving" / "warehouse.duckdb"
+    serving.parent.mkdir()
+    shutil.copy(Path(os.environ["SERVING_DB"]), serving)
+    monkeypatch.setenv("SERVING_DB", str(serving))
     return path
 
 

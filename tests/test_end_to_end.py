@@ -245,32 +245,3 @@ def test_rerunning_a_partition_changes_no_counts(built):
     again = run_range(date(2024, 3, 10), date(2024, 3, 10), instance=dg.DagsterInstance.ephemeral())
     assert again.success
     assert {t: _one(path, f"select count(*) from {t}") for t in tables} == before
-
-
-def test_corrupt_raw_rows_are_quarantined_with_reasons(warehouse_copy):
-    """Duplicate record ids and missing timestamps reach quarantine, and the counts still reconcile."""
-    from orchestration.assets.dbt import warehouse_dbt_models
-    from orchestration.definitions import build_definitions
-
-    with duckdb.connect(str(warehouse_copy)) as conn:
-        conn.execute("""insert into raw.calls_for_service
-            select * replace (_source_row + 1000000 as _source_row) from raw.calls_for_service
-            where _partition_date = date '2024-03-05' limit 7""")
-        conn.execute("""insert into raw.calls_for_service
-            select * replace (recordId + 5000 as recordId, null as callDateTime, _source_row + 2000000 as _source_row)
-            from raw.calls_for_service where _partition_date = date '2024-03-06' limit 3""")
-    result = dg.materialize(
-        [warehouse_dbt_models],
-        resources=build_definitions().resources,
-        instance=dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
-    assert result.success
-    reasons = dict(
-        _q(warehouse_copy, "select quarantine_reason, count(*) from quarantine.calls_for_service group by 1")
-    )
-    assert reasons == {"duplicate_record_id": 7, "unparseable_timestamp": 3}
-    assert (
-        _one(warehouse_copy, "select count(*) from raw.calls_for_service")
-        == _one(warehouse_copy, "select count(*) from marts.fct_calls_for_service") + 10
-    )

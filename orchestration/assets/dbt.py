@@ -9,6 +9,7 @@ import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration import settings
+from orchestration.partitions import WRITER_POOL
 
 dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
 
@@ -80,10 +81,29 @@ def relation_row_counts(relations: dict[str, str]) -> dict[str, int]:
     return counts
 
 
+def with_failure_examples(result: dg.AssetCheckResult, relation: str, limit: int = 5) -> dg.AssetCheckResult:
+    """A failed dbt test's result with the first failing rows (stored by `store_failures`)."""
+    try:
+        with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
+            cursor = conn.execute(f"select * from {relation} limit {limit}")
+            names = [d[0] for d in cursor.description]
+            examples = [dict(zip(names, map(str, row), strict=True)) for row in cursor.fetchall()]
+    except duckdb.Error as exc:
+        examples = [{"error": f"could not read {relation}: {exc}"}]
+    return dg.AssetCheckResult(
+        passed=False,
+        asset_key=result.asset_key,
+        check_name=result.check_name,
+        severity=result.severity,
+        metadata={**result.metadata, "examples": dg.MetadataValue.json(examples), "failing_rows_table": relation},
+    )
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     dagster_dbt_translator=WarehouseTranslator(),
+    pool=WRITER_POOL,
 )
 def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
     """`dbt build` of the selected models: seeds, models and their tests, in dependency order."""
@@ -97,11 +117,18 @@ def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource)
         if node["resource_type"] in ("model", "seed")
     }
     counts = relation_row_counts(relations) if events else {}
+    failures = {
+        uid: node["relation_name"]
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] == "test" and node.get("relation_name")
+    }
     for event in events:
         unique_id = getattr(event, "metadata", {}).get("unique_id")
         uid = unique_id.value if hasattr(unique_id, "value") else unique_id
         if isinstance(event, dg.Output) and uid in counts:
             yield event.with_metadata({**event.metadata, "dagster/row_count": counts[uid]})
+        elif isinstance(event, dg.AssetCheckResult) and not event.passed and uid in failures:
+            yield with_failure_examples(event, failures[uid])
         else:
             yield event
     if not invocation.is_successful():

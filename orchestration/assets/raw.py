@@ -14,7 +14,7 @@ from pydantic import Field
 from orchestration import settings
 from orchestration.demo.calls import generate_calls
 from orchestration.demo.naloxone import generate_naloxone
-from orchestration.partitions import daily_partitions
+from orchestration.partitions import WRITER_POOL, daily_partitions
 from orchestration.raw_tables import CALLS, NALOXONE, RawTable
 from orchestration.sources import ems_inbox
 from orchestration.sources.arcgis import ArcGISCallsClient, LayerRegistry
@@ -146,6 +146,7 @@ def _load_result(
 @dg.asset(
     key=["raw", "calls_for_service"],
     group_name="ingest",
+    pool=WRITER_POOL,
     partitions_def=daily_partitions,
     # a month a run: a year's backfill is 12 runs, and a failure costs at most a month
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=31),
@@ -170,6 +171,7 @@ def raw_calls_for_service(
 @dg.asset(
     key=["raw", "naloxone_administrations"],
     group_name="ingest",
+    pool=WRITER_POOL,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=31),
     kinds={"python", "duckdb"},

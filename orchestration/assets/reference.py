@@ -17,6 +17,7 @@ from orchestration import settings
 from orchestration.assets.raw import SourceConfig, resolve_source
 from orchestration.demo.health import generate_health_indicators
 from orchestration.demo.reference import CSAS, POLICE_DISTRICTS, neighborhood_frame
+from orchestration.partitions import WRITER_POOL
 from orchestration.raw_tables import BOUNDARIES, HEALTH, NEIGHBORHOODS, VITAL_SIGNS
 from orchestration.sources.files import read_bytes, setting
 from orchestration.sources.geography import (
@@ -87,6 +88,7 @@ def load_layers(conn) -> dict[str, PolygonLayer]:
 @dg.asset(
     key=["raw", "boundaries"],
     group_name="ingest",
+    pool=WRITER_POOL,
     kinds={"python", "duckdb"},
     description="CSA, neighborhood and police district polygons (WGS84, WKT), one row per polygon.",
 )
@@ -159,6 +161,7 @@ def neighborhoods_from_layers(
 @dg.asset(
     key=["raw", "neighborhoods"],
     group_name="ingest",
+    pool=WRITER_POOL,
     kinds={"python", "duckdb"},
     deps=[raw_boundaries],
     description="Neighborhood reference: neighborhood -> CSA -> ZIP and police district, with a point and population.",
@@ -191,6 +194,7 @@ def _canonical_csas(duckdb: DuckDBResource) -> list[str]:
 @dg.asset(
     key=["raw", "csa_health_indicators"],
     group_name="ingest",
+    pool=WRITER_POOL,
     kinds={"python", "duckdb"},
     deps=[raw_boundaries],
     description="Health and socioeconomic indicators by CSA (BCHD Neighborhood Health Profile layout).",
@@ -210,6 +214,7 @@ def raw_csa_health_indicators(config: SourceConfig, duckdb: DuckDBResource) -> d
 @dg.asset(
     key=["raw", "vital_signs"],
     group_name="ingest",
+    pool=WRITER_POOL,
     kinds={"python", "duckdb"},
     deps=[raw_boundaries],
     description="BNIA Vital Signs indicators by CSA, one row per CSA and indicator (empty in demo mode).",
@@ -239,6 +244,7 @@ where try_cast("Incident Location Latitude" as double) is not null
 @dg.asset(
     key=["geography", "point_assignments"],
     group_name="geography",
+    pool=WRITER_POOL,
     kinds={"python", "duckdb"},
     deps=[dg.AssetKey(["raw", "calls_for_service"]), dg.AssetKey(["raw", "naloxone_administrations"]), raw_boundaries],
     description=(

@@ -26,6 +26,10 @@ select
         when ranked.record_id is null then 'missing_record_id'
         when ranked.called_at_local is null then 'unparseable_timestamp'
         when ranked.record_rank > 1 then 'duplicate_record_id'
+        when ranked.latitude is not null and not {{ inside_city('ranked.latitude', 'ranked.longitude') }}
+            then 'impossible_coordinates'
+        when ranked.priority is not null and ranked.priority not in ({{ quoted_list(var('priority_codes')) }})
+            then 'unknown_priority_code'
     end as quarantine_reason
 from ranked
 left join points

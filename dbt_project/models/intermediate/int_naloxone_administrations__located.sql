@@ -19,6 +19,10 @@ select
         when a.incident_date > a.partition_date or a.incident_date < a.partition_date - interval 30 day
             then 'incident_date_outside_report_window'
         when a.latitude is null or a.longitude is null then 'missing_coordinates'
+        when not {{ inside_city('a.latitude', 'a.longitude') }} then 'coordinates_outside_baltimore'
+        when a.medication_response is null
+            or lower(a.medication_response) not in ({{ quoted_list(var('medication_responses') | map('lower') | list) }})
+            then 'unknown_medication_response'
         when points.neighborhood is null then 'coordinates_outside_baltimore'
     end as quarantine_reason
 from administrations as a

@@ -1,0 +1,1 @@
+"""Python asset checks on the raw tables (dbt tests cover the models)."""

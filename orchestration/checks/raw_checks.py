@@ -1,0 +1,308 @@
+"""Checks on what the latest load put into a raw table.
+
+A load writes its whole window in one transaction, so its rows share one `_loaded_at`: the
+checks look at exactly the rows the run loaded. Blocking checks (schema, timestamps in the
+window, coordinates in the city, key null rates) stop the run before dbt reads bad data;
+duplicates (quarantined downstream), volume against the weekday median and freshness warn.
+Each result carries the failing count, examples and the threshold.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from orchestration.partitions import WRITER_POOL
+from orchestration.raw_tables import CALLS, NALOXONE, RawTable
+
+
+def _city_box() -> dict[str, float]:
+    """Baltimore City's extent, from the dbt project's vars: one definition for SQL and Python."""
+    import yaml
+
+    from orchestration import settings
+
+    variables = yaml.safe_load((settings.DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    return {k: float(variables[f"city_{k}"]) for k in ("min_lat", "max_lat", "min_lon", "max_lon")}
+
+
+CITY_BOX = _city_box()
+
+
+@dataclass(frozen=True)
+class RawCheckSpec:
+    table: RawTable
+    key: str  # SQL: the record key
+    local_time: str  # SQL: local wall-clock TIMESTAMP of the event (NULL when unparseable)
+    latitude: str
+    longitude: str
+    null_thresholds: dict[str, float] = field(default_factory=dict)  # SQL column -> max share of NULL
+    max_outside_city_share: float = 0.005
+    max_outside_window_share: float = 0.0
+    freshness_hours: float = 6.0  # newest event within this many hours of the end of the loaded window
+    volume_band: tuple[float, float] = (0.5, 2.0)  # day count vs. same-weekday trailing median
+
+    @property
+    def asset_key(self) -> dg.AssetKey:
+        return dg.AssetKey(["raw", self.table.name])
+
+
+def _nullif_blank(column: str) -> str:
+    return f"nullif(trim(cast({column} as varchar)), '')"
+
+
+CALLS_SPEC = RawCheckSpec(
+    table=CALLS,
+    key='"recordId"',
+    local_time="cast(timezone('America/New_York', to_timestamp(\"callDateTime\" / 1000.0)) as timestamp)",
+    latitude='"latitude"',
+    longitude='"longitude"',
+    null_thresholds={'"recordId"': 0.001, '"callDateTime"': 0.001, _nullif_blank('"description"'): 0.01},
+    freshness_hours=6.0,
+)
+NALOXONE_SPEC = RawCheckSpec(
+    table=NALOXONE,
+    key='"Incident Number"',
+    local_time="cast(try_strptime(trim(\"Incident Date\"), ['%m/%d/%Y', '%Y-%m-%d', '%m/%d/%y']) as timestamp)",
+    latitude='try_cast("Incident Location Latitude" as double)',
+    longitude='try_cast("Incident Location Longitude" as double)',
+    null_thresholds={
+        _nullif_blank('"Incident Number"'): 0.001,
+        _nullif_blank('"Incident Date"'): 0.001,
+        'try_cast("Incident Location Latitude" as double)': 0.10,
+    },
+    max_outside_window_share=0.05,  # a report may carry a late entry from an earlier day
+    freshness_hours=24.0,  # a day's report is dated, not timed: its newest incident is that day
+)
+
+
+def _latest(spec: RawCheckSpec) -> str:
+    """The rows of the table's most recent load."""
+    t = spec.table.qualified
+    return f"(select * from {t} where _loaded_at = (select max(_loaded_at) from {t}))"
+
+
+def _examples(conn: duckdb.DuckDBPyConnection, sql: str, limit: int = 5) -> list[str]:
+    return [", ".join(str(v) for v in row) for row in conn.execute(f"{sql} limit {limit}").fetchall()]
+
+
+def check_schema(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
+    actual = dict(
+        conn.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = 'raw' and table_name = ?",
+            [spec.table.name],
+        ).fetchall()
+    )
+    missing = [c for c, _ in spec.table.columns if c not in actual]
+    retyped = [f"{c}: {actual[c]} (declared {t})" for c, t in spec.table.columns if c in actual and actual[c] != t]
+    # a field renamed upstream arrives as a declared column that is empty in every row
+    rows = conn.execute(f"select count(*) from {_latest(spec)}").fetchone()[0]
+    empty = []
+    if rows:
+        counts = conn.execute(
+            "select "
+            + ", ".join(f"count({_nullif_blank(f'{chr(34)}{c}{chr(34)}')})" for c, _ in spec.table.columns)
+            + f" from {_latest(spec)}"
+        ).fetchone()
+        empty = [c for (c, _), n in zip(spec.table.columns, counts, strict=True) if n == 0]
+    problems = missing + retyped + [f"{c}: empty in all {rows} rows (renamed upstream?)" for c in empty]
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={
+            "failing_count": len(problems),
+            "problems": dg.MetadataValue.json(problems),
+            "threshold": "every declared column present, typed as declared, and not entirely empty",
+        },
+    )
+
+
+def check_timestamps_in_window(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
+    latest = _latest(spec)
+    total = conn.execute(f"select count(*) from {latest}").fetchone()[0]
+    outside_sql = (
+        f"select {spec.key}, {spec.local_time}, _partition_date from {latest} "
+        f"where {spec.local_time} is not null and cast({spec.local_time} as date) <> _partition_date"
+    )
+    outside = conn.execute(f"select count(*) from ({outside_sql})").fetchone()[0]
+    share = outside / total if total else 0.0
+    return dg.AssetCheckResult(
+        passed=share <= spec.max_outside_window_share,
+        metadata={
+            "failing_count": outside,
+            "rows_checked": total,
+            "failing_share": share,
+            "threshold": spec.max_outside_window_share,
+            "examples": dg.MetadataValue.json(_examples(conn, outside_sql)),
+        },
+    )
+
+
+def check_coordinates_in_city(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
+    latest = _latest(spec)
+    box = CITY_BOX
+    with_point = (
+        f"select {spec.key}, {spec.latitude} as lat, {spec.longitude} as lon from {latest} "
+        f"where {spec.latitude} is not null and {spec.longitude} is not null"
+    )
+    outside_sql = (
+        f"select * from ({with_point}) where lat not between {box['min_lat']} and {box['max_lat']} "
+        f"or lon not between {box['min_lon']} and {box['max_lon']}"
+    )
+    total = conn.execute(f"select count(*) from ({with_point})").fetchone()[0]
+    outside = conn.execute(f"select count(*) from ({outside_sql})").fetchone()[0]
+    share = outside / total if total else 0.0
+    return dg.AssetCheckResult(
+        passed=share <= spec.max_outside_city_share,
+        metadata={
+            "failing_count": outside,
+            "rows_checked": total,
+            "failing_share": share,
+            "threshold": spec.max_outside_city_share,
+            "bounding_box": dg.MetadataValue.json(box),
+            "examples": dg.MetadataValue.json(_examples(conn, outside_sql)),
+        },
+    )
+
+
+def check_key_null_rates(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
+    latest = _latest(spec)
+    total = conn.execute(f"select count(*) from {latest}").fetchone()[0]
+    rates, failing = {}, {}
+    for column, limit in spec.null_thresholds.items():
+        nulls = conn.execute(f"select count(*) from {latest} where {column} is null").fetchone()[0]
+        rate = nulls / total if total else 0.0
+        rates[column] = {"null_rows": nulls, "null_rate": round(rate, 6), "threshold": limit}
+        if rate > limit:
+            failing[column] = rates[column]
+    return dg.AssetCheckResult(
+        passed=not failing,
+        metadata={
+            "failing_count": len(failing),
+            "rows_checked": total,
+            "failing_columns": dg.MetadataValue.json(failing),
+            "threshold": dg.MetadataValue.json({c: v for c, v in spec.null_thresholds.items()}),
+            "null_rates": dg.MetadataValue.json(rates),
+        },
+    )
+
+
+def check_duplicate_keys(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
+    """Keys loaded more than once across the whole table (they are quarantined downstream)."""
+    t = spec.table.qualified
+    dup_sql = (
+        f"select {spec.key} as key, count(*) as copies, list(distinct _partition_date) as days "
+        f"from {t} where {spec.key} is not null group by 1 having count(*) > 1"
+    )
+    if spec is NALOXONE_SPEC:  # several patients share an incident: the key is incident + report row
+        dup_sql = (
+            f"select {spec.key} as key, _source_row, count(*) as copies, list(distinct _partition_date) "
+            f"from {t} group by all having count(*) > 1"
+        )
+    duplicates = conn.execute(f"select count(*) from ({dup_sql})").fetchone()[0]
+    return dg.AssetCheckResult(
+        passed=duplicates == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "failing_count": duplicates,
+            "threshold": 0,
+            "examples": dg.MetadataValue.json(_examples(conn, dup_sql)),
+        },
+    )
+
+
+def check_volume(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
+    """Each loaded day's rows against the median of the same weekday over the 28 days before it."""
+    t = spec.table.qualified
+    lo, hi = spec.volume_band
+    sql = f"""
+        with daily as (select _partition_date as day, count(*) as n from {t} group by 1),
+        loaded as (select distinct _partition_date as day from {_latest(spec)})
+        select d.day, d.n,
+            (select median(h.n) from daily h
+             where h.day >= d.day - interval 28 day and h.day < d.day and isodow(h.day) = isodow(d.day)) as median,
+            (select count(*) from daily h
+             where h.day >= d.day - interval 28 day and h.day < d.day and isodow(h.day) = isodow(d.day)) as history
+        from daily d join loaded using (day)
+    """
+    rows = conn.execute(sql).fetchall()
+    judged = [(str(day), n, med) for day, n, med, history in rows if history >= 3 and med]
+    flagged = [
+        {"day": day, "rows": n, "weekday_median": med, "ratio": round(n / med, 3)}
+        for day, n, med in judged
+        if not lo <= n / med <= hi
+    ]
+    return dg.AssetCheckResult(
+        passed=not flagged,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "failing_count": len(flagged),
+            "days_judged": len(judged),
+            "days_without_history": len(rows) - len(judged),
+            "threshold": f"{lo} <= rows / same-weekday 28-day median <= {hi}",
+            "examples": dg.MetadataValue.json(flagged[:5]),
+        },
+    )
+
+
+def check_freshness(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
+    """The newest event of the loaded window is close to the window's end: the last day is complete."""
+    latest = _latest(spec)
+    newest, window_end = conn.execute(
+        f"select max({spec.local_time}), max(_partition_date) + interval 1 day from {latest}"
+    ).fetchone()
+    lag = (window_end - newest).total_seconds() / 3600 if newest and window_end else None
+    return dg.AssetCheckResult(
+        passed=lag is not None and lag <= spec.freshness_hours,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "newest_record_local": str(newest),
+            "window_end_local": str(window_end),
+            "lag_hours": round(lag, 2) if lag is not None else -1,
+            "threshold": spec.freshness_hours,
+            "failing_count": 0 if lag is not None and lag <= spec.freshness_hours else 1,
+        },
+    )
+
+
+CHECKS: dict[str, tuple[Callable, bool, str]] = {
+    "schema_matches_declaration": (check_schema, True, "Declared columns present, typed, and not entirely empty."),
+    "timestamps_inside_partition_window": (
+        check_timestamps_in_window,
+        True,
+        "Each row's local date is its load partition's day.",
+    ),
+    "coordinates_inside_baltimore": (check_coordinates_in_city, True, "Points lie inside Baltimore's bounding box."),
+    "key_null_rates_under_thresholds": (check_key_null_rates, True, "Key columns are rarely empty."),
+    "no_duplicate_keys": (check_duplicate_keys, False, "No key was loaded twice (duplicates are quarantined)."),
+    "row_count_near_weekday_median": (
+        check_volume,
+        False,
+        "Each day's volume is near the same weekday's trailing 28-day median.",
+    ),
+    "newest_record_is_fresh": (check_freshness, False, "The newest record is close to the end of the loaded window."),
+}
+
+
+def build_raw_checks(spec: RawCheckSpec) -> list[dg.AssetChecksDefinition]:
+    checks = []
+    for name, (fn, blocking, description) in CHECKS.items():
+
+        def _make(fn=fn):
+            def _check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+                with duckdb.get_connection() as conn:
+                    return fn(conn, spec)
+
+            return _check
+
+        checks.append(
+            dg.asset_check(
+                asset=spec.asset_key, name=name, blocking=blocking, description=description, pool=WRITER_POOL
+            )(_make())
+        )
+    return checks
+
+
+raw_checks = [*build_raw_checks(CALLS_SPEC), *build_raw_checks(NALOXONE_SPEC)]

@@ -1,0 +1,320 @@
+"""The quality gate: raw checks, quarantine, write-audit-publish, and one writer at a time."""
+
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from orchestration.assets.raw import local_day_of_epoch_ms
+from orchestration.checks import raw_checks
+from orchestration.demo.calls import generate_calls
+from orchestration.raw_tables import CALLS
+from orchestration.warehouse import replace_partitions
+
+pytestmark = pytest.mark.slow
+DAY = date(2024, 3, 6)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _publication(serving: Path) -> str:
+    with duckdb.connect(str(serving), read_only=True) as conn:
+        return conn.execute("select publication_id from meta.publication").fetchone()[0]
+
+
+# --- raw checks, on a table the test loads itself -------------------------------------------------
+
+
+@pytest.fixture
+def loaded(tmp_path):
+    """A raw calls table with 3 clean days, then a 4th day with known faults, as its latest load."""
+    conn = duckdb.connect(str(tmp_path / "checks.duckdb"))
+    clean = generate_calls(date(2024, 3, 1), date(2024, 3, 3), seed=2)
+    clean["_partition_date"] = local_day_of_epoch_ms(clean["callDateTime"])
+    replace_partitions(conn, CALLS, clean, date(2024, 3, 1), date(2024, 3, 3), "demo")
+    bad = generate_calls(DAY, DAY, seed=2)
+    bad["_partition_date"] = pd.Timestamp(DAY)
+    bad.loc[:29, ["latitude", "longitude"]] = [0.0, 0.0]  # 30 impossible points
+    bad.loc[10:13, "callDateTime"] = bad.loc[10:13, "callDateTime"] - 86_400_000 * 2  # 4 from another day
+    bad.loc[20:60, "recordId"] = None  # 41 without a key
+    bad.loc[70:72, "recordId"] = bad.loc[0, "recordId"]  # 3 duplicates of one key (4 copies)
+    time.sleep(0.01)
+    replace_partitions(conn, CALLS, bad, DAY, DAY, "demo")
+    yield conn, bad
+    conn.close()
+
+
+def test_raw_checks_count_exactly_the_injected_faults(loaded):
+    conn, bad = loaded
+    n = len(bad)
+    spec = raw_checks.CALLS_SPEC
+    box = raw_checks.CITY_BOX
+    points = bad.dropna(subset=["latitude"])
+    inside = points["latitude"].between(box["min_lat"], box["max_lat"]) & points["longitude"].between(
+        box["min_lon"], box["max_lon"]
+    )
+    outside = points[~inside]
+    window = raw_checks.check_timestamps_in_window(conn, spec)
+    assert not window.passed and window.metadata["failing_count"].value == 4
+    assert len(window.metadata["examples"].value) == 4
+    city = raw_checks.check_coordinates_in_city(conn, spec)
+    assert len(outside) >= 30  # the injected ones, plus any demo point jittered past the city line
+    assert not city.passed and city.metadata["failing_count"].value == len(outside)
+    assert city.metadata["threshold"].value == spec.max_outside_city_share
+    nulls = raw_checks.check_key_null_rates(conn, spec)
+    assert not nulls.passed
+    assert nulls.metadata["failing_columns"].value == {
+        '"recordId"': {"null_rows": 41, "null_rate": round(41 / n, 6), "threshold": 0.001}
+    }
+    dupes = raw_checks.check_duplicate_keys(conn, spec)
+    assert not dupes.passed and dupes.severity == dg.AssetCheckSeverity.WARN
+    assert dupes.metadata["failing_count"].value == 1  # one key, loaded 4 times
+    assert raw_checks.check_schema(conn, spec).passed
+
+
+def test_raw_checks_pass_on_a_clean_load_and_name_schema_drift(tmp_path):
+    with duckdb.connect(str(tmp_path / "checks.duckdb")) as conn:
+        clean = generate_calls(DAY, DAY, seed=2)
+        clean["_partition_date"] = local_day_of_epoch_ms(clean["callDateTime"])
+        replace_partitions(conn, CALLS, clean, DAY, DAY, "demo")
+        for check in (
+            raw_checks.check_timestamps_in_window,
+            raw_checks.check_coordinates_in_city,
+            raw_checks.check_key_null_rates,
+            raw_checks.check_schema,
+            raw_checks.check_freshness,
+        ):
+            assert check(conn, raw_checks.CALLS_SPEC).passed, check.__name__
+        # an upstream rename leaves a declared column empty; a type change shows in the catalog
+        conn.execute('update raw.calls_for_service set "Neighborhood" = null')
+        conn.execute('alter table raw.calls_for_service alter "PolicePost" type integer using null')
+        drift = raw_checks.check_schema(conn, raw_checks.CALLS_SPEC)
+        problems = drift.metadata["problems"].value
+        assert not drift.passed
+        assert any(p.startswith("Neighborhood: empty") for p in problems)
+        assert any(p.startswith("PolicePost: INTEGER") for p in problems)
+
+
+def test_volume_check_flags_a_day_far_from_its_weekday_median(tmp_path):
+    with duckdb.connect(str(tmp_path / "checks.duckdb")) as conn:
+        history = generate_calls(date(2024, 2, 1), date(2024, 2, 29), seed=2)
+        history["_partition_date"] = local_day_of_epoch_ms(history["callDateTime"])
+        replace_partitions(conn, CALLS, history, date(2024, 2, 1), date(2024, 2, 29), "demo")
+        thin = generate_calls(date(2024, 3, 1), date(2024, 3, 1), seed=2).head(1000)  # a third of a day
+        thin["_partition_date"] = local_day_of_epoch_ms(thin["callDateTime"])
+        time.sleep(0.01)
+        replace_partitions(conn, CALLS, thin, date(2024, 3, 1), date(2024, 3, 1), "demo")
+        result = raw_checks.check_volume(conn, raw_checks.CALLS_SPEC)
+    assert not result.passed
+    [flagged] = result.metadata["examples"].value
+    fridays = history[pd.to_datetime(history["_partition_date"]).dt.dayofweek == 4]
+    median = float(np.median(fridays.groupby("_partition_date").size().tail(4)))  # Feb 2024's four Fridays
+    assert flagged == {"day": "2024-03-01", "rows": 1000, "weekday_median": median, "ratio": round(1000 / median, 3)}
+
+
+# --- quarantine through dbt ------------------------------------------------------------------------
+
+
+def test_a_corrupted_partition_is_quarantined_with_reasons_and_reconciles(warehouse_copy, session_instance):
+    from orchestration.assets.dbt import warehouse_dbt_models
+    from orchestration.definitions import build_definitions
+
+    def reasons(day):
+        with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
+            return dict(
+                conn.execute(
+                    "select quarantine_reason, count(*) from quarantine.calls_for_service "
+                    "where partition_date = ? group by 1",
+                    [day],
+                ).fetchall()
+            )
+
+    before = reasons(DAY)
+    clean_row = (
+        "latitude between 39.25 and 39.33 and longitude between -76.68 and -76.56 "
+        "and priority in ('Low', 'Medium', 'High') and _partition_date = date '2024-03-06' and _source_row < 1000000"
+    )
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        conn.execute(f"""insert into raw.calls_for_service select * replace (_source_row + 1000000 as _source_row)
+            from raw.calls_for_service where {clean_row} order by recordId limit 7""")
+        conn.execute(f"""insert into raw.calls_for_service select * replace (recordId + 9000 as recordId,
+            null as callDateTime, _source_row + 2000000 as _source_row)
+            from raw.calls_for_service where {clean_row} order by recordId limit 3""")
+        conn.execute(f"""insert into raw.calls_for_service select * replace (recordId + 9100 as recordId,
+            0.0 as latitude, 0.0 as longitude, _source_row + 3000000 as _source_row)
+            from raw.calls_for_service where {clean_row} order by recordId limit 4""")
+        conn.execute(f"""insert into raw.calls_for_service select * replace (recordId + 9200 as recordId,
+            'P9' as priority, _source_row + 4000000 as _source_row)
+            from raw.calls_for_service where {clean_row} order by recordId limit 2""")
+    result = dg.materialize(
+        [warehouse_dbt_models], resources=build_definitions().resources, instance=session_instance, raise_on_error=False
+    )
+    assert result.success
+    after = reasons(DAY)
+    injected = {
+        "duplicate_record_id": 7,
+        "unparseable_timestamp": 3,
+        "impossible_coordinates": 4,
+        "unknown_priority_code": 2,
+    }
+    assert after == {k: before.get(k, 0) + injected.get(k, 0) for k in set(before) | set(injected)}
+    with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
+        row = conn.execute(
+            """select raw_rows, fact_rows, quarantined_rows, duplicate_rows, unparseable_timestamp_rows
+            from marts.mart_partition_quality where table_name = 'calls_for_service' and partition_date = ?""",
+            [DAY],
+        ).fetchone()
+        raw_n = conn.execute("select count(*) from raw.calls_for_service where _partition_date = ?", [DAY]).fetchone()
+    assert row[0] == raw_n[0] == row[1] + row[2]
+    assert row[2] == sum(after.values()) and row[3:] == (after["duplicate_record_id"], 3)
+
+
+# --- write-audit-publish --------------------------------------------------------------------------
+
+
+def test_a_failing_blocking_check_prevents_publish(warehouse_copy, session_instance, monkeypatch):
+    import orchestration.assets.raw as raw_module
+    from orchestration.assets.publish import serving_path, serving_publication
+    from orchestration.definitions import build_definitions
+    from orchestration.run_all import run_range
+
+    serving = serving_path()
+    checksum, publication = _sha256(serving), _publication(serving)
+
+    def corrupted(start, end, seed):
+        frame = generate_calls(start, end, seed)
+        frame.loc[frame.index[::10], ["latitude", "longitude"]] = [0.0, 0.0]  # 10% impossible points
+        return frame
+
+    monkeypatch.setattr(raw_module, "generate_calls", corrupted)
+    result = run_range(DAY, DAY, instance=session_instance)
+    assert not result.success
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert [(e.asset_key.path[-1], e.check_name) for e in failed] == [
+        ("calls_for_service", "coordinates_inside_baltimore")
+    ]
+    assert failed[0].metadata["failing_count"].value > 300
+    published = [e for e in result.get_asset_materialization_events() if e.asset_key.path[0] == "serving"]
+    assert published == []
+    assert _sha256(serving) == checksum and _publication(serving) == publication
+
+    # publishing on its own is refused too, naming the failed check
+    alone = dg.materialize(
+        [serving_publication], resources=build_definitions().resources, instance=session_instance, raise_on_error=False
+    )
+    assert not alone.success
+    error = alone.get_step_failure_events()[0].event_specific_data.error
+    assert "blocking check(s) did not pass" in error.message + (error.cause.message if error.cause else "")
+    assert _sha256(serving) == checksum
+
+
+READER = textwrap.dedent("""
+    import json, sys, time, duckdb
+    serving, stop, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    seen, reads, errors = [], 0, []
+    deadline = time.time() + 300
+    import os
+    while not os.path.exists(stop) and time.time() < deadline:
+        try:
+            with duckdb.connect(serving, read_only=True) as conn:
+                pub_id, counts = conn.execute("select publication_id, row_counts from meta.publication").fetchone()
+                for table, n in json.loads(counts).items():
+                    got = conn.execute(f"select count(*) from marts.{table}").fetchone()[0]
+                    if got != n:
+                        errors.append(f"{pub_id} {table}: {got} rows, publication says {n}")
+            reads += 1
+            if not seen or seen[-1] != pub_id:
+                seen.append(pub_id)
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+    json.dump({"reads": reads, "seen": seen, "errors": errors}, open(out, "w"))
+""")
+
+
+def test_a_reader_never_sees_a_half_published_state(warehouse_copy, session_instance, tmp_path):
+    from orchestration.assets.publish import serving_path, serving_publication
+    from orchestration.definitions import build_definitions
+    from orchestration.run_all import run_range
+
+    serving = serving_path()
+    stop, out = tmp_path / "stop", tmp_path / "reader.json"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(serving), str(stop), str(out)])
+    try:
+        time.sleep(1.0)
+        assert run_range(date(2024, 3, 10), date(2024, 3, 12), instance=session_instance).success
+        resources = build_definitions().resources
+        for _ in range(3):
+            assert dg.materialize([serving_publication], resources=resources, instance=session_instance).success
+        time.sleep(0.5)
+    finally:
+        stop.touch()
+        reader.wait(timeout=60)
+    report = json.loads(out.read_text())
+    assert report["errors"] == []
+    assert len(report["seen"]) >= 4  # the starting publication and at least three new ones
+    assert report["reads"] > 10
+
+
+def test_publication_metadata_describes_what_was_published(built):
+    from orchestration.assets.publish import serving_path
+
+    with duckdb.connect(str(serving_path()), read_only=True) as conn:
+        pub = conn.execute("select git_commit, partitions, row_counts, check_results from meta.publication").fetchone()
+        schemas = {s for (s,) in conn.execute("select distinct table_schema from information_schema.tables").fetchall()}
+    git, partitions, counts, checks = pub[0], json.loads(pub[1]), json.loads(pub[2]), json.loads(pub[3])
+    assert len(git) >= 40 or git == "unknown"
+    assert partitions["calls_for_service"]["days"] == "14"
+    with duckdb.connect(str(built[0]), read_only=True) as conn:
+        assert (
+            counts["fct_calls_for_service"]
+            == conn.execute("select count(*) from marts.fct_calls_for_service").fetchone()[0]
+        )
+    assert schemas == {"marts", "meta"}  # no raw, staging, restricted or quarantine rows
+    assert len(checks) > 50 and all(c["passed"] for c in checks if c["blocking"])
+    parquet = serving_path().parent / "parquet" / "mart_csa_profile.parquet"
+    assert len(pd.read_parquet(parquet)) == counts["mart_csa_profile"]
+
+
+# --- one writer at a time --------------------------------------------------------------------------
+
+
+def test_every_step_that_opens_the_working_database_claims_the_writer_pool():
+    from orchestration.definitions import defs
+    from orchestration.partitions import WRITER_POOL
+
+    graph = defs.resolve_asset_graph()
+    for assets_def in graph.assets_defs:
+        if assets_def.is_executable:
+            assert assets_def.op.pool == WRITER_POOL, assets_def.keys
+    for checks_def in defs.asset_checks or []:
+        assert checks_def.op.pool == WRITER_POOL
+    assert defs.executor.name == "in_process"
+
+
+def test_the_makefile_instance_config_limits_the_writer_pool_to_one(tmp_path):
+    """`make run`/`make dev` write DAGSTER_HOME/dagster.yaml; its pool limit must load as 1."""
+    import yaml
+
+    from orchestration import settings
+    from orchestration.partitions import WRITER_POOL
+
+    home = tmp_path / "home"
+    subprocess.run(
+        ["make", "-s", f"DAGSTER_HOME={home}", f"{home}/dagster.yaml"], cwd=settings.PROJECT_ROOT, check=True
+    )
+    config = yaml.safe_load((home / "dagster.yaml").read_text())
+    with dg.instance_for_test(overrides=config) as instance:
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+        assert instance.event_log_storage.get_concurrency_info(WRITER_POOL).slot_count in (0, 1)
