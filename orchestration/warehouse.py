@@ -20,8 +20,19 @@ class LoadError(RuntimeError):
 
 
 def ensure_table(conn: duckdb.DuckDBPyConnection, table: RawTable) -> None:
+    """Create the table, or add the declared columns an older version of it lacks."""
     conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
     conn.execute(table.ddl())
+    present = {
+        c
+        for (c,) in conn.execute(
+            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = ?",
+            [table.name],
+        ).fetchall()
+    }
+    for column, column_type in table.columns:
+        if column not in present:
+            conn.execute(f'ALTER TABLE {table.qualified} ADD COLUMN "{column}" {column_type}')
 
 
 def _insert(conn: duckdb.DuckDBPyConnection, table: RawTable, frame: pd.DataFrame, source: str) -> None:

@@ -63,3 +63,20 @@ def test_a_frame_missing_a_declared_column_is_refused(conn):
     frame = _calls(date(2024, 5, 1), date(2024, 5, 1)).drop(columns=["description"])
     with pytest.raises(LoadError, match="description"):
         replace_partitions(conn, CALLS, frame, date(2024, 5, 1), date(2024, 5, 1), "demo")
+
+
+def test_a_table_from_an_older_version_gains_the_declared_columns(conn):
+    from orchestration.raw_tables import HEALTH
+    from orchestration.warehouse import replace_table
+
+    conn.execute("create schema raw")
+    conn.execute('create table raw.csa_health_indicators ("CSA" varchar, "Population" double)')
+    frame = pd.DataFrame({**{c: [None] for c in HEALTH.source_columns}, "CSA": ["Canton"], "Population": [8100.0]})
+    assert replace_table(conn, HEALTH, frame, "demo") == 1
+    columns = [
+        c
+        for (c,) in conn.execute(
+            "select column_name from information_schema.columns where table_name = 'csa_health_indicators'"
+        ).fetchall()
+    ]
+    assert "CSA_as_published" in columns and "LifeExpectancy" in columns

@@ -1,0 +1,1 @@
+"""Overdose spike surveillance: the prospective space-time permutation scan and EARS alerts."""
