@@ -27,11 +27,17 @@ class RawTable:
     def source_columns(self) -> tuple[str, ...]:
         return tuple(c for c, _ in self.columns)
 
+    def all_columns(self) -> tuple[tuple[str, str], ...]:
+        """Source columns, then the bookkeeping columns every raw table has."""
+        bookkeeping = (("_partition_date", "DATE"),) if self.partitioned else ()
+        return (
+            self.columns
+            + bookkeeping
+            + (("_source", "VARCHAR"), ("_source_row", "BIGINT"), ("_loaded_at", "TIMESTAMPTZ"))
+        )
+
     def ddl(self) -> str:
-        cols = [f'"{c}" {t}' for c, t in self.columns]
-        if self.partitioned:
-            cols.append('"_partition_date" DATE NOT NULL')
-        cols += ['"_source" VARCHAR', '"_source_row" BIGINT', '"_loaded_at" TIMESTAMPTZ']
+        cols = [f'"{c}" {t}' for c, t in self.all_columns()]
         return f"CREATE TABLE IF NOT EXISTS {self.qualified} (\n  " + ",\n  ".join(cols) + "\n)"
 
 

@@ -60,3 +60,39 @@ def ems_inbox_sensor(context: dg.SensorEvaluationContext):
     if not requests:
         return dg.SkipReason(f"no new reports in {inbox}" + (f"; {len(skipped)} unreadable" if skipped else ""))
     return requests
+
+
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Announces each new overdose spike, and an ongoing spike again when it gains cases "
+    "(alerts table, and OVERDOSE_ALERT_WEBHOOK_URL when set).",
+)
+def overdose_spike_sensor(context: dg.SensorEvaluationContext):
+    """Reads the spikes of the newest surveillance materialization; the cursor keeps what was announced."""
+    import os
+
+    from orchestration.assets.surveillance import CLUSTERS_KEY
+    from orchestration.surveillance import notify
+
+    state = json.loads(context.cursor or "{}")
+    notified: dict[str, int] = state.get("notified", {})
+    records = context.instance.fetch_materializations(CLUSTERS_KEY, limit=1).records
+    if not records or records[0].storage_id == state.get("last_event"):
+        return dg.SkipReason("no new surveillance results")
+    event = records[0]
+    metadata = event.asset_materialization.metadata
+    spikes = metadata["spikes"].value if "spikes" in metadata else []
+    analysis_date = metadata["analysis_date"].value if "analysis_date" in metadata else ""
+    url = os.environ.get("OVERDOSE_ALERT_WEBHOOK_URL")
+    sent = []
+    for item in notify.notifications_for(spikes, notified, analysis_date):
+        if notify.record(item):
+            status = notify.post_webhook(url, item.payload()) if url else "no webhook configured"
+            notify.mark_sent(item, status)
+            sent.append(f"{item.kind} {item.cluster_id} ({item.spike['observed']} cases): {status}")
+        notified[item.cluster_id] = int(item.spike["observed"])
+    context.update_cursor(json.dumps({"last_event": event.storage_id, "notified": notified}, sort_keys=True))
+    for line in sent:
+        context.log.info(line)
+    return dg.SkipReason(f"{len(sent)} notification(s) sent for {analysis_date}" if sent else "no new spike states")

@@ -30,7 +30,7 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, table: RawTable) -> None:
             [table.name],
         ).fetchall()
     }
-    for column, column_type in table.columns:
+    for column, column_type in table.all_columns():
         if column not in present:
             conn.execute(f'ALTER TABLE {table.qualified} ADD COLUMN "{column}" {column_type}')
 

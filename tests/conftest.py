@@ -1,6 +1,7 @@
 """Shared fixtures: a warehouse built once per session on a short demo range.
 
-The range spans the spring DST change (2024-03-10) so local-time handling is exercised.
+The range spans the spring DST change (2024-03-10) so local-time handling is exercised, and
+holds 30 days so the overdose scan has its full study period.
 """
 
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-TEST_START = date(2024, 3, 4)
+TEST_START = date(2024, 2, 17)  # 30 days: the surveillance study period
 TEST_END = date(2024, 3, 17)
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -120,7 +120,8 @@ def audit_checks(context: dg.AssetExecutionContext) -> list[dict]:
             "mart_call_type_coverage",
             "mart_partition_quality",
         )
-    ],
+    ]
+    + [dg.AssetKey(["surveillance", "overdose_clusters"])],
     kinds={"duckdb", "parquet"},
     description="The audited marts, published to the read-only serving database and Parquet for BI.",
 )

@@ -232,7 +232,9 @@ def check_volume(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
     flagged = [
         {"day": day, "rows": n, "weekday_median": med, "ratio": round(n / med, 3)}
         for day, n, med in judged
-        if not lo <= n / med <= hi
+        # outside the band *and* more than 3 Poisson standard deviations away: a quiet feed's
+        # ordinary day-to-day noise is not a drop
+        if not lo <= n / med <= hi and abs(n - med) > 3 * med**0.5
     ]
     return dg.AssetCheckResult(
         passed=not flagged,
@@ -241,7 +243,7 @@ def check_volume(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
             "failing_count": len(flagged),
             "days_judged": len(judged),
             "days_without_history": len(rows) - len(judged),
-            "threshold": f"{lo} <= rows / same-weekday 28-day median <= {hi}",
+            "threshold": f"{lo} <= rows / same-weekday 28-day median <= {hi}, or within 3 sqrt(median)",
             "examples": dg.MetadataValue.json(flagged[:5]),
         },
     )

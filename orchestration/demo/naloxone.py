@@ -80,8 +80,8 @@ DOSES = (("2", 0.5), ("4", 0.35), ("0.4", 0.1), ("8", 0.05))
 
 ADMINISTRATIONS_PER_DAY = 11.0
 CLUSTER_CYCLE_DAYS = 10
-CLUSTER_ACTIVE_DAYS = (5, 6, 7, 8, 9)  # positions in the cycle
-CLUSTER_EXTRA_CASES = (2, 3, 3, 4, 4)  # extra non-fatal overdoses on each active day
+CLUSTER_ACTIVE_DAYS = (3, 4, 5, 6, 7, 8, 9)  # positions in the cycle
+CLUSTER_EXTRA_CASES = (2, 3, 3, 4, 4, 5, 5)  # extra non-fatal overdoses on each active day
 
 
 @dataclass(frozen=True)
@@ -104,10 +104,10 @@ def yearly_trend(year: int) -> float:
 def cluster_for_day(day: date) -> InjectedCluster | None:
     """The demo's injected cluster active on `day`, if any.
 
-    Every `CLUSTER_CYCLE_DAYS` days an outbreak lasts five days in one of the ten neighborhoods
-    with the highest overdose factor (a different one each cycle), growing from 2 to 4 extra
-    cases a day. The rule depends on the date alone, so every load of a day agrees, and any
-    30-day study period ending on any day holds a cluster in its last seven days.
+    Every `CLUSTER_CYCLE_DAYS` days an outbreak lasts seven days in one of the ten neighborhoods
+    with the highest overdose factor (a different one each cycle), growing from 2 to 5 extra
+    cases a day. The rule depends on the date alone, so every load of a day agrees, and the last
+    seven days of any study period hold at least four outbreak days (18 extra cases).
     """
     ordinal = day.toordinal() - EPOCH_DAY
     position = ordinal % CLUSTER_CYCLE_DAYS

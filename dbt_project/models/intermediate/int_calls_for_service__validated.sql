@@ -17,7 +17,8 @@ points as (
 
 select
     ranked.*,
-    coalesce(upper(ranked.neighborhood), points.neighborhood_normalized) as neighborhood_resolved,
+    case when ranked.neighborhood is not null then upper(ranked.neighborhood) else points.neighborhood_normalized end
+        as neighborhood_resolved,
     case
         when ranked.neighborhood is not null then 'feed'
         when points.latitude is not null then 'point_' || points.assignment_method
@@ -32,7 +33,8 @@ select
             then 'unknown_priority_code'
     end as quarantine_reason
 from ranked
+-- a pure equi-join (points are unique per coordinate pair); whether the point is used is
+-- decided above, so DuckDB can hash-join millions of calls
 left join points
-    on ranked.neighborhood is null
-    and ranked.latitude = points.latitude
+    on ranked.latitude = points.latitude
     and ranked.longitude = points.longitude

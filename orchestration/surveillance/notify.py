@@ -1,0 +1,101 @@
+"""Spike notifications: an `alerts` table and an optional JSON webhook.
+
+A notification goes out when a spike (cluster with p < 0.05) first appears, and again only
+when an ongoing spike gains cases. Each (cluster, observed cases) state is written once to
+the alerts table (`ALERTS_DB`, default `data/alerts.duckdb`, a file of its own so the sensor
+never competes with runs for the warehouse's write lock); a state already in the table is
+never sent again, even if the sensor's cursor is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import requests
+
+from orchestration import settings
+
+
+def alerts_path() -> Path:
+    raw = os.environ.get("ALERTS_DB") or str(settings.PROJECT_ROOT / "data" / "alerts.duckdb")
+    return Path(raw).expanduser().resolve()
+
+
+@dataclass
+class Notification:
+    alert_id: str
+    cluster_id: str
+    kind: str  # "new_spike" or "spike_grew"
+    analysis_date: str
+    spike: dict
+
+    def payload(self) -> dict:
+        return {"alert_id": self.alert_id, "kind": self.kind, "analysis_date": self.analysis_date, **self.spike}
+
+
+def notifications_for(spikes: list[dict], notified: dict[str, int], analysis_date: str) -> list[Notification]:
+    """What to announce given the spikes of an analysis and the observed count last announced per cluster."""
+    out = []
+    for spike in spikes:
+        cluster_id, observed = spike["cluster_id"], int(spike["observed"])
+        previous = notified.get(cluster_id)
+        if previous is None:
+            kind = "new_spike"
+        elif observed > previous:
+            kind = "spike_grew"
+        else:
+            continue
+        out.append(Notification(f"{cluster_id}:{observed}", cluster_id, kind, analysis_date, spike))
+    return out
+
+
+def record(notification: Notification, path: Path | None = None) -> bool:
+    """Insert the alert; False when this state was already recorded (then nothing is sent)."""
+    path = path or alerts_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("""create table if not exists alerts (alert_id varchar primary key, cluster_id varchar,
+            kind varchar, analysis_date date, observed integer, payload json, created_at timestamptz,
+            webhook_status varchar)""")
+        inserted = conn.execute(
+            "insert into alerts values (?, ?, ?, ?, ?, ?, ?, null) on conflict do nothing returning alert_id",
+            [
+                notification.alert_id,
+                notification.cluster_id,
+                notification.kind,
+                notification.analysis_date,
+                int(notification.spike["observed"]),
+                json.dumps(notification.payload()),
+                datetime.now(UTC),
+            ],
+        ).fetchall()
+    return bool(inserted)
+
+
+def mark_sent(notification: Notification, status: str, path: Path | None = None) -> None:
+    with duckdb.connect(str(path or alerts_path())) as conn:
+        conn.execute("update alerts set webhook_status = ? where alert_id = ?", [status, notification.alert_id])
+
+
+def post_webhook(url: str, payload: dict, attempts: int = 3, timeout: float = 10.0, backoff: float = 1.0) -> str:
+    """POST the JSON payload; retried on connection errors and 5xx. Returns a status for the alerts table."""
+    last = ""
+    for attempt in range(1, attempts + 1):
+        try:
+            response = requests.post(url, json=payload, timeout=timeout)
+            if response.status_code < 300:
+                return f"sent ({response.status_code})"
+            last = f"HTTP {response.status_code}"
+            if response.status_code < 500:
+                break
+        except requests.RequestException as exc:
+            last = type(exc).__name__
+        if attempt < attempts:
+            time.sleep(backoff * 2 ** (attempt - 1))
+    return f"failed ({last})"
