@@ -170,3 +170,26 @@ def test_a_failing_webhook_is_recorded_not_retried_forever(httpserver, tmp_path,
     status = notify.post_webhook(httpserver.url_for("/hook"), {"x": 1}, attempts=2, backoff=0.01)
     assert status == "failed (HTTP 503)"
     assert len(httpserver.log) == 2
+
+
+def test_consecutive_analysis_days_follow_an_ongoing_spike(warehouse_copy, session_instance):
+    """Partitions are analysis days: the demo outbreak active on 2024-03-12 and 2024-03-13 is
+    reported as new on the first day and as the same, ongoing cluster on the second."""
+    from orchestration.assets.surveillance import overdose_clusters
+    from orchestration.definitions import build_definitions
+
+    resources = build_definitions().resources
+    assert cluster_for_day(TEST_END.replace(day=12)) and cluster_for_day(TEST_END.replace(day=13))
+    for day in ("2024-03-12", "2024-03-13"):
+        assert dg.materialize(
+            [overdose_clusters], partition_key=day, resources=resources, instance=session_instance
+        ).success
+    rows = _q(
+        warehouse_copy,
+        """select analysis_date, cluster_id, status, days_active from marts.mart_overdose_clusters
+        where is_spike and analysis_date in ('2024-03-12', '2024-03-13') order by analysis_date, rank""",
+    )
+    first = [r for r in rows if str(r[0]) == "2024-03-12"][0]
+    second = [r for r in rows if str(r[0]) == "2024-03-13"][0]
+    assert first[2] == "new" and first[3] == 1
+    assert second[1] == first[1] and second[2] == "ongoing" and second[3] == 2

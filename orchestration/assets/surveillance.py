@@ -16,7 +16,8 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from orchestration.partitions import WRITER_POOL
+from orchestration.assets.raw import partition_days
+from orchestration.partitions import WRITER_POOL, daily_partitions
 from orchestration.surveillance.ears import THRESHOLDS, EarsParameters, ears
 from orchestration.surveillance.scan import ScanParameters, SpaceTimePermutationScan
 
@@ -24,7 +25,6 @@ CLUSTERS_KEY = dg.AssetKey(["surveillance", "overdose_clusters"])
 
 
 class SurveillanceConfig(dg.Config):
-    analysis_date: str | None = Field(default=None, description="YYYY-MM-DD; default: the newest day with data")
     study_days: int = Field(default=30, description="study period length, ending on the analysis date")
     max_days: int = Field(default=7, description="longest time window (days)")
     max_radius_km: float = Field(default=1.207, description="largest circle radius (0.75 mile)")
@@ -199,6 +199,9 @@ def ears_day(conn, day: date, config: SurveillanceConfig) -> pd.DataFrame:
     key=CLUSTERS_KEY,
     group_name="surveillance",
     pool=WRITER_POOL,
+    # a partition is an analysis day: the study period ends on it; a backfill scans each day in turn
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[
         dg.AssetKey(["restricted", "fct_naloxone_administrations"]),
         dg.AssetKey(["marts", "dim_geography"]),
@@ -213,24 +216,26 @@ def ears_day(conn, day: date, config: SurveillanceConfig) -> pd.DataFrame:
 def overdose_clusters(
     context: dg.AssetExecutionContext, config: SurveillanceConfig, duckdb: DuckDBResource
 ) -> dg.MaterializeResult:
+    first, last = partition_days(context)
+    day = first
     with duckdb.get_connection() as conn:
-        newest = conn.execute("select max(incident_date) from restricted.fct_naloxone_administrations").fetchone()[0]
-        day = date.fromisoformat(config.analysis_date) if config.analysis_date else newest
-        if day is None:
-            raise dg.Failure("no naloxone administrations in the warehouse to scan")
-        clusters, members = scan_day(conn, day, config)
-        if len(clusters):
-            clusters = follow_clusters(conn, day, clusters, members)
-        alerts = ears_day(conn, day, config)
-        _replace_day(conn, "marts.mart_overdose_clusters", CLUSTER_COLUMNS, clusters, day)
-        _replace_day(
-            conn,
-            "restricted.overdose_cluster_locations",
-            "analysis_date DATE, rank INTEGER, location VARCHAR",
-            members,
-            day,
-        )
-        _replace_day(conn, "marts.mart_overdose_alerts", ALERT_COLUMNS, alerts, day)
+        while day <= last:  # each analysis day follows its clusters from the day before
+            clusters, members = scan_day(conn, day, config)
+            if len(clusters):
+                clusters = follow_clusters(conn, day, clusters, members)
+            alerts = ears_day(conn, day, config)
+            _replace_day(conn, "marts.mart_overdose_clusters", CLUSTER_COLUMNS, clusters, day)
+            _replace_day(
+                conn,
+                "restricted.overdose_cluster_locations",
+                "analysis_date DATE, rank INTEGER, location VARCHAR",
+                members,
+                day,
+            )
+            _replace_day(conn, "marts.mart_overdose_alerts", ALERT_COLUMNS, alerts, day)
+            context.log.info(f"{day}: {len(clusters)} cluster(s) reported")
+            day += timedelta(days=1)
+    day = last  # the metadata (read by the spike sensor) describes the newest analysis day
     spikes = clusters[clusters["is_spike"]] if len(clusters) else clusters
     spike_list = [
         {
