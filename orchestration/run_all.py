@@ -1,4 +1,4 @@
-"""Materialize every asset for a range of days in one run, then summarize what was built.
+"""Materialize every asset for a range of days (surveillance for the last day), then summarize what was built.
 
 This is what `make run` calls. The run goes through the Dagster instance in `DAGSTER_HOME`
 (the Makefile points it at `data/dagster_home`), so `make dev` shows it in the UI afterwards.

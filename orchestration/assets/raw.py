@@ -1,7 +1,7 @@
 """Raw ingestion assets: one per source table, keyed ["raw", <table>], loaded into schema `raw`.
 
-Daily assets load a partition range in one run (BackfillPolicy.single_run) so a two-year
-backfill is one generator call and one transaction, not 700 runs.
+Daily assets load a whole partition range per run: `make run` loads its two-plus years with one
+generator call and one transaction, and a backfill runs 31 days at a time instead of a run a day.
 """
 
 from datetime import date, timedelta
