@@ -80,9 +80,10 @@ def replace_partitions(
         raise LoadError(f"{table.qualified}: incoming rows lack _partition_date")
     dates = pd.to_datetime(frame["_partition_date"]).dt.date
     allowed = set(days) if days is not None else None
-    outside = frame[(dates < start) | (dates > end) | (dates.isna())]
+    misplaced = (dates < start) | (dates > end) | dates.isna()
     if allowed is not None:
-        outside = frame[~dates.isin(allowed) | (dates < start) | (dates > end)]
+        misplaced |= ~dates.isin(allowed)
+    outside = frame[misplaced]
     if len(outside):
         raise LoadError(
             f"{table.qualified}: {len(outside)} rows fall outside the window {start}..{end}, "

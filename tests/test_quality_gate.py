@@ -320,3 +320,23 @@ def test_the_makefile_instance_config_limits_the_writer_pool_to_one(tmp_path):
     with dg.instance_for_test(overrides=config) as instance:
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
         assert instance.event_log_storage.get_concurrency_info(WRITER_POOL).slot_count in (0, 1)
+
+
+def test_ems_duplicates_are_incidents_reported_on_two_days(tmp_path):
+    from orchestration.demo.naloxone import generate_naloxone
+    from orchestration.raw_tables import NALOXONE
+
+    with duckdb.connect(str(tmp_path / "checks.duckdb")) as conn:
+        frames = []
+        for day in (date(2024, 3, 1), date(2024, 3, 2)):
+            frame = generate_naloxone(day, day, seed=4)
+            frame["_partition_date"] = pd.Timestamp(day)
+            frames.append(frame)
+        frames[0].loc[1, "Incident Number"] = frames[0].loc[0, "Incident Number"]  # two patients, one incident
+        frames[1].loc[0, "Incident Number"] = frames[0].loc[5, "Incident Number"]  # re-reported the next day
+        both = pd.concat(frames, ignore_index=True)
+        replace_partitions(conn, NALOXONE, both, date(2024, 3, 1), date(2024, 3, 2), "real")
+        result = raw_checks.check_duplicate_keys(conn, raw_checks.NALOXONE_SPEC)
+    assert not result.passed
+    assert result.metadata["failing_count"].value == 1
+    assert result.metadata["examples"].value[0].startswith(frames[0].loc[5, "Incident Number"])

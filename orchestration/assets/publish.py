@@ -19,6 +19,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from orchestration import settings
+from orchestration.assets.dbt import warehouse_dbt_models
 from orchestration.partitions import WRITER_POOL
 
 PUBLISHED_SCHEMA = "marts"  # BI sees the marts, never raw, staging, restricted or quarantine rows
@@ -104,23 +105,9 @@ def audit_checks(context: dg.AssetExecutionContext) -> list[dict]:
     key=["serving", "publication"],
     group_name="publish",
     pool=WRITER_POOL,
-    deps=[
-        dg.AssetKey(["marts", name])
-        for name in (
-            "fct_calls_for_service",
-            "dim_call_type",
-            "dim_geography",
-            "dim_date",
-            "dim_time_of_day",
-            "mart_call_volume_monthly",
-            "mart_overdose_daily",
-            "mart_overdose_weekly",
-            "mart_overdose_monthly",
-            "mart_csa_profile",
-            "mart_call_type_coverage",
-            "mart_partition_quality",
-        )
-    ]
+    # every dbt model published (schema marts), and surveillance's marts: derived, so a new mart
+    # is always built before it is published
+    deps=[key for key in warehouse_dbt_models.keys if key.path[0] == PUBLISHED_SCHEMA]
     + [dg.AssetKey(["surveillance", "overdose_clusters"])],
     kinds={"duckdb", "parquet"},
     description="The audited marts, published to the read-only serving database and Parquet for BI.",

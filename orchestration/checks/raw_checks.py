@@ -38,6 +38,9 @@ class RawCheckSpec:
     local_time: str  # SQL: local wall-clock TIMESTAMP of the event (NULL when unparseable)
     latitude: str
     longitude: str
+    # a duplicate: rows sharing `duplicate_key` for which `duplicate_when` (an aggregate) holds
+    duplicate_key: str = ""
+    duplicate_when: str = "count(*) > 1"
     null_thresholds: dict[str, float] = field(default_factory=dict)  # SQL column -> max share of NULL
     max_outside_city_share: float = 0.005
     max_outside_window_share: float = 0.0
@@ -65,6 +68,9 @@ CALLS_SPEC = RawCheckSpec(
 NALOXONE_SPEC = RawCheckSpec(
     table=NALOXONE,
     key='"Incident Number"',
+    # several patients share an incident; an incident in two days' reports would be counted twice
+    duplicate_key=_nullif_blank('"Incident Number"'),
+    duplicate_when="count(distinct _partition_date) > 1",
     local_time="cast(try_strptime(trim(\"Incident Date\"), ['%m/%d/%Y', '%Y-%m-%d', '%m/%d/%y']) as timestamp)",
     latitude='try_cast("Incident Location Latitude" as double)',
     longitude='try_cast("Incident Location Longitude" as double)',
@@ -192,15 +198,11 @@ def check_key_null_rates(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
 def check_duplicate_keys(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
     """Keys loaded more than once across the whole table (they are quarantined downstream)."""
     t = spec.table.qualified
+    key = spec.duplicate_key or spec.key
     dup_sql = (
-        f"select {spec.key} as key, count(*) as copies, list(distinct _partition_date) as days "
-        f"from {t} where {spec.key} is not null group by 1 having count(*) > 1"
+        f"select {key} as key, count(*) as copies, list(distinct _partition_date) as days "
+        f"from {t} where {key} is not null group by 1 having {spec.duplicate_when}"
     )
-    if spec is NALOXONE_SPEC:  # several patients share an incident: the key is incident + report row
-        dup_sql = (
-            f"select {spec.key} as key, _source_row, count(*) as copies, list(distinct _partition_date) "
-            f"from {t} group by all having count(*) > 1"
-        )
     duplicates = conn.execute(f"select count(*) from ({dup_sql})").fetchone()[0]
     return dg.AssetCheckResult(
         passed=duplicates == 0,

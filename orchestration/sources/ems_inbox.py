@@ -155,11 +155,6 @@ class Report:
         return f"{self.path.name}:{self.mtime:.0f}:{self.size}"
 
 
-def report_for(path: Path) -> Report:
-    """A file's report record (its day read from the name, else from the file)."""
-    return _report(path)
-
-
 def inbox_files(inbox: Path) -> list[Path]:
     """Report files waiting in the inbox itself (not yet archived), oldest first."""
     if not inbox.exists():
@@ -168,14 +163,15 @@ def inbox_files(inbox: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.stat().st_mtime)
 
 
-def _report(path: Path) -> Report:
+def report_for(path: Path) -> Report:
+    """A file's report record (its day read from the name, else from the file)."""
     stat = path.stat()
     return Report(path, report_day(path), stat.st_mtime, stat.st_size)
 
 
 def pending_reports(inbox: Path) -> list[Report]:
     """Reports waiting in the inbox itself (not yet archived)."""
-    return sorted((_report(p) for p in inbox_files(inbox)), key=lambda r: (r.day, r.mtime))
+    return sorted((report_for(p) for p in inbox_files(inbox)), key=lambda r: (r.day, r.mtime))
 
 
 def reports_for_days(inbox: Path, start: date, end: date) -> dict[date, Report]:
@@ -183,7 +179,7 @@ def reports_for_days(inbox: Path, start: date, end: date) -> dict[date, Report]:
     candidates = pending_reports(inbox)
     archive = inbox / ARCHIVE
     if archive.exists():
-        candidates += [_report(p) for p in archive.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES]
+        candidates += [report_for(p) for p in archive.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES]
     newest: dict[date, Report] = {}
     for report in candidates:
         if start <= report.day <= end and (report.day not in newest or report.mtime >= newest[report.day].mtime):
