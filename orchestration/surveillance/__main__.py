@@ -55,11 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         "total_cases": result.total_cases,
         "parameters": vars(params),
         "clusters": [c.to_json() for c in result.clusters],
+        # ranked candidates after these that SaTScan's rule leaves out (no replicate fell below them)
+        "candidates_not_reported": result.not_reported,
     }
     Path(args.json).write_text(json.dumps(payload, indent=1))
     top = result.clusters[0] if result.clusters else None
     print(
-        f"{len(result.clusters)} cluster(s); most likely: "
+        f"{len(result.clusters)} cluster(s) reported ({result.not_reported} weaker not); most likely: "
         + (
             f"{len(top.locations)} location(s) {top.start}..{top.end}, {top.observed} observed vs "
             f"{top.expected:.2f} expected, LLR {top.llr:.6f}, p = {top.p_value}"

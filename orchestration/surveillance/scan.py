@@ -6,10 +6,14 @@ distance (limited by a maximum radius and a maximum share of all cases), times w
 cases, circle total `C_Z` (whole period) and window total `C_W` (all locations), the expected
 count is `mu = C_Z * C_W / C` and the statistic the Poisson log-likelihood ratio
 `c log(c/mu) + (C-c) log((C-c)/(C-mu))` for `c > mu`. Each centre keeps its best cylinder;
-clusters are reported by statistic with no location shared with a better one. Significance
+candidates are ranked by statistic, dropping any that shares a location with a better one. Significance
 comes from permuting the case dates (locations fixed): `p = (1 + #{replicates with max >=
 observed}) / (R + 1)`. Distances follow SaTScan for latitude/longitude input: straight-line
 (chord) distance between points on a sphere of radius 6367 km.
+
+Which clusters are reported follows SaTScan's results file: the most likely cluster always; a
+secondary cluster only while its statistic is at least 0.001 and at least one replicate's
+maximum fell below it (rank <= R, i.e. p < 1). With no replications, up to 10 clusters.
 
 The Monte Carlo is vectorized: a replicate only changes which cases fall in the last
 `max_days` days, so each batch of replicates is one shuffle, one bincount per window and one
@@ -25,6 +29,9 @@ from datetime import date, timedelta
 import numpy as np
 
 EARTH_RADIUS_KM = 6367.0
+MIN_LLR_TO_REPORT = 0.001  # SaTScan's floor for reporting a secondary cluster
+UNSIMULATED_REPORT_LIMIT = 10  # SaTScan lists at most this many clusters when R = 0
+RANK_TOLERANCE = 1e-9  # replicate maxima this close to a cluster's statistic count as ties
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,7 @@ class ScanResult:
     end: date
     parameters: ScanParameters
     replicate_maxima: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    not_reported: int = 0  # ranked candidates left out by the reporting rule
 
 
 def chord_distances_km(latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
@@ -178,7 +186,7 @@ class SpaceTimePermutationScan:
         return np.concatenate([self._replicate_maxima(c) for c in chunks])
 
     def clusters(self) -> list[Cluster]:
-        """The best cylinder of each centre, by statistic, keeping those sharing no location with a better one."""
+        """Ranked candidates: each centre's best cylinder, minus those sharing a location with a better one."""
         if self.total == 0:
             return []
         llr, observed = self._cylinder_llr(self._window_counts(self.case_day))
@@ -219,13 +227,35 @@ class SpaceTimePermutationScan:
         return found
 
     def run(self) -> ScanResult:
-        found = self.clusters()
-        maxima = self.monte_carlo() if found else np.zeros(0)
-        if len(maxima):
-            for cluster in found:
-                cluster.p_value = (1 + int((maxima >= cluster.llr - 1e-9).sum())) / (len(maxima) + 1)
-                cluster.recurrence_interval_days = 1.0 / cluster.p_value  # daily prospective analysis
-        return ScanResult(found, self.total, self.start, self.end, self.params, maxima)
+        candidates = self.clusters()
+        maxima = self.monte_carlo() if candidates else np.zeros(0)
+        reported = reported_clusters(candidates, maxima)
+        return ScanResult(
+            reported, self.total, self.start, self.end, self.params, maxima, len(candidates) - len(reported)
+        )
+
+
+def reported_clusters(candidates: list[Cluster], maxima: np.ndarray) -> list[Cluster]:
+    """Give the ranked candidates their p-values and keep the ones SaTScan's results file would list.
+
+    A candidate's rank is 1 + the replicates whose maximum reached its statistic, p = rank / (R + 1).
+    The most likely cluster is always reported; a secondary one only if its statistic is at least
+    `MIN_LLR_TO_REPORT` and its rank is at most R. Without that rule the list runs on into clusters
+    that no replicate ever fell below (p = 1), which SaTScan leaves out. With R = 0 there are no
+    p-values and SaTScan lists up to `UNSIMULATED_REPORT_LIMIT` clusters.
+    """
+    replications = len(maxima)
+    if replications == 0:
+        return [c for i, c in enumerate(candidates[:UNSIMULATED_REPORT_LIMIT]) if i == 0 or c.llr >= MIN_LLR_TO_REPORT]
+    reported = []
+    for i, cluster in enumerate(candidates):
+        rank = 1 + int((maxima >= cluster.llr - RANK_TOLERANCE).sum())
+        if i > 0 and (cluster.llr < MIN_LLR_TO_REPORT or rank > replications):
+            break  # candidates are ranked by statistic, so every later one fails too
+        cluster.p_value = rank / (replications + 1)
+        cluster.recurrence_interval_days = 1.0 / cluster.p_value  # daily prospective analysis
+        reported.append(cluster)
+    return reported
 
 
 def scan(location_ids, latitude, longitude, case_location, case_day, start, end, params=None) -> ScanResult:
