@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -57,8 +57,6 @@ def demo_seed() -> int:
 
 
 def today_local() -> date:
-    from datetime import datetime
-
     return datetime.now(LOCAL_TZ).date()
 
 

@@ -7,6 +7,8 @@ the previous rows of that window untouched.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 import duckdb
@@ -17,6 +19,18 @@ from orchestration.raw_tables import RawTable
 
 class LoadError(RuntimeError):
     """A load that would put rows outside its partition window or lacks declared columns."""
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Commit what the block did, or roll all of it back if it raised."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def ensure_table(conn: duckdb.DuckDBPyConnection, table: RawTable) -> None:
@@ -90,8 +104,7 @@ def replace_partitions(
             f"e.g. {sorted(set(dates[outside.index].astype(str)))[:3]}"
         )
     ensure_table(conn, table)
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         if allowed is None:
             conn.execute(f'DELETE FROM {table.qualified} WHERE "_partition_date" BETWEEN ? AND ?', [start, end])
         elif allowed:
@@ -99,24 +112,15 @@ def replace_partitions(
                 f'DELETE FROM {table.qualified} WHERE list_contains(?::DATE[], "_partition_date")', [sorted(allowed)]
             )
         _insert(conn, table, frame, source)
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
     return len(frame)
 
 
 def replace_table(conn: duckdb.DuckDBPyConnection, table: RawTable, frame: pd.DataFrame, source: str) -> int:
     """Replace all rows of an unpartitioned table with `frame`, atomically."""
     ensure_table(conn, table)
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         conn.execute(f"DELETE FROM {table.qualified}")
         _insert(conn, table, frame, source)
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
     return len(frame)
 
 

@@ -58,7 +58,13 @@ def _assert_same_cluster(ours, theirs):
 def test_ranked_candidates_match_satscan_exactly():
     expected = json.loads(shared_file(*SATSCAN, "NYCfever.expected.json").read_text())
     scan = _nyc_scan(SATSCAN_LIKE_DRAW)
-    assert scan.total == 194
+    # cases dated inside the study period, summed straight from the .cas text (location, cases, date)
+    in_period = [
+        int(cases)
+        for _, cases, day in (line.split() for line in shared_file(*SATSCAN, "NYCfever.cas").read_text().splitlines())
+        if "2001/11/01" <= "/".join(f"{int(x):02d}" for x in day.split("/")) <= "2001/11/24"
+    ]
+    assert scan.total == sum(in_period) == 194
     candidates = scan.clusters()  # no Monte Carlo: the ranking alone
     assert len(candidates) > len(expected["clusters"])
     for ours, theirs in zip(candidates, expected["clusters"], strict=False):
@@ -136,36 +142,25 @@ def _nyc_inputs():
     return geo.ids, geo.latitude, geo.longitude, loc, day, start, end
 
 
-def test_cli_reads_satscan_files_and_writes_ranked_json(tmp_path):
-    out = tmp_path / "clusters.json"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "orchestration.surveillance",
-            "scan",
-            "--cas",
-            str(shared_file(*SATSCAN, "NYCfever.cas")),
-            "--geo",
-            str(shared_file(*SATSCAN, "NYCfever.geo")),
-            "--start",
-            "2001/11/01",
-            "--end",
-            "2001/11/24",
-            "--max-radius-km",
-            "3",
-            "--min-cases",
-            "2",
-            "--replications",
-            "99",
-            "--seed",
-            "7",
-            "--json",
-            str(out),
-        ],
+def _run_cli(cas, geo, start: str, end: str, out, *options: str) -> subprocess.CompletedProcess:
+    command = ["scan", "--cas", str(cas), "--geo", str(geo), "--start", start, "--end", end, "--json", str(out)]
+    return subprocess.run(
+        [sys.executable, "-m", "orchestration.surveillance", *command, *options],
         capture_output=True,
         text=True,
         timeout=120,
+    )
+
+
+def test_cli_reads_satscan_files_and_writes_ranked_json(tmp_path):
+    out = tmp_path / "clusters.json"
+    run = _run_cli(
+        shared_file(*SATSCAN, "NYCfever.cas"),
+        shared_file(*SATSCAN, "NYCfever.geo"),
+        "2001/11/01",
+        "2001/11/24",
+        out,
+        *("--max-radius-km", "3", "--min-cases", "2", "--replications", "99", "--seed", "7"),
     )
     assert run.returncode == 0, run.stderr
     clusters = json.loads(out.read_text())["clusters"]
@@ -199,27 +194,7 @@ def test_cli_reads_satscan_files_and_writes_ranked_json(tmp_path):
 def test_cli_names_the_bad_line(tmp_path, geo, cas, message):
     (tmp_path / "f.geo").write_text(geo)
     (tmp_path / "f.cas").write_text(cas)
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "orchestration.surveillance",
-            "scan",
-            "--cas",
-            str(tmp_path / "f.cas"),
-            "--geo",
-            str(tmp_path / "f.geo"),
-            "--start",
-            "2024/01/01",
-            "--end",
-            "2024/01/31",
-            "--json",
-            str(tmp_path / "o.json"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = _run_cli(tmp_path / "f.cas", tmp_path / "f.geo", "2024/01/01", "2024/01/31", tmp_path / "o.json")
     assert run.returncode == 2
     assert message in run.stderr.replace("f.geo", "geo").replace("f.cas", "cas")
 

@@ -10,6 +10,7 @@ import pytest
 from werkzeug import Response
 
 from orchestration.demo.naloxone import cluster_for_day
+from orchestration.sources.http import RetryPolicy
 from tests.conftest import TEST_END
 
 pytestmark = pytest.mark.slow
@@ -167,9 +168,19 @@ def test_a_failing_webhook_is_recorded_not_retried_forever(httpserver, tmp_path,
     from orchestration.surveillance import notify
 
     httpserver.expect_request("/hook", method="POST").respond_with_data("down", status=503)
-    status = notify.post_webhook(httpserver.url_for("/hook"), {"x": 1}, attempts=2, backoff=0.01)
+    retries = RetryPolicy(max_attempts=2, backoff_base=0.01)
+    status = notify.post_webhook(httpserver.url_for("/hook"), {"x": 1}, policy=retries)
     assert status == "failed (HTTP 503)"
     assert len(httpserver.log) == 2
+
+
+def test_a_webhook_that_refuses_the_alert_is_not_retried(httpserver):
+    from orchestration.surveillance import notify
+
+    httpserver.expect_request("/hook", method="POST").respond_with_data("no such hook", status=404)
+    status = notify.post_webhook(httpserver.url_for("/hook"), {"x": 1}, policy=RetryPolicy(max_attempts=3))
+    assert status == "failed (HTTP 404)"
+    assert len(httpserver.log) == 1
 
 
 def test_consecutive_analysis_days_follow_an_ongoing_spike(warehouse_copy, session_instance):

@@ -62,13 +62,7 @@ def audit_checks(context: dg.AssetExecutionContext) -> list[dict]:
     from orchestration.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    upstream = graph.get(context.asset_key).parent_keys
-    ancestors, frontier = set(upstream), list(upstream)
-    while frontier:
-        for parent in graph.get(frontier.pop()).parent_keys:
-            if parent not in ancestors:
-                ancestors.add(parent)
-                frontier.append(parent)
+    ancestors = graph.get_ancestor_asset_keys(context.asset_key)
     check_keys = [k for k in graph.asset_check_keys if k.asset_key in ancestors]
     records = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
     results, refusals = [], []

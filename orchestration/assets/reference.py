@@ -6,6 +6,7 @@ neighborhoods, dissolved into CSAs and police districts).
 """
 
 import io
+import json
 
 import dagster as dg
 import numpy as np
@@ -18,7 +19,7 @@ from orchestration.assets.raw import SourceConfig, resolve_source
 from orchestration.demo.health import generate_health_indicators
 from orchestration.demo.reference import CSAS, POLICE_DISTRICTS, neighborhood_frame
 from orchestration.partitions import WRITER_POOL
-from orchestration.raw_tables import BOUNDARIES, HEALTH, NEIGHBORHOODS, VITAL_SIGNS
+from orchestration.raw_tables import BOUNDARIES, HEALTH, NEIGHBORHOODS, VITAL_SIGNS, RawTable
 from orchestration.sources.files import read_bytes, setting
 from orchestration.sources.geography import (
     DISTRICT_CODES,
@@ -31,7 +32,9 @@ from orchestration.sources.geography import (
 from orchestration.sources.health import read_nhp, read_vital_signs
 from orchestration.warehouse import replace_table
 
-CITY_BOX = (-76.7115, 39.1972, -76.5294, 39.3722)  # Baltimore City's extent, lon/lat
+# Baltimore City's extent (lon/lat), clipping the demo's Voronoi cells; the quality gate's box
+# (dbt vars city_*) is padded around it
+DEMO_CITY_EXTENT = (-76.7115, 39.1972, -76.5294, 39.3722)
 BOUNDARY_SETTINGS = {
     "csa": ("CSA_BOUNDARIES", "CSA2010", None),
     "neighborhood": ("NEIGHBORHOOD_BOUNDARIES", "name", None),
@@ -42,7 +45,7 @@ BOUNDARY_SETTINGS = {
 def demo_layers() -> dict[str, PolygonLayer]:
     hoods = neighborhood_frame()
     layer = voronoi_layer(
-        list(hoods["neighborhood"]), hoods["latitude"].to_numpy(), hoods["longitude"].to_numpy(), CITY_BOX
+        list(hoods["neighborhood"]), hoods["latitude"].to_numpy(), hoods["longitude"].to_numpy(), DEMO_CITY_EXTENT
     )
     csas = dissolve(layer, list(hoods["csa"]))
     districts = dissolve(layer, list(hoods["police_district"]))
@@ -74,6 +77,15 @@ def boundary_frame(layers: dict[str, PolygonLayer], csa_population: dict[str, in
     return pd.DataFrame(rows)
 
 
+def _store(
+    duckdb: DuckDBResource, table: RawTable, frame: pd.DataFrame, source: str, **metadata
+) -> dg.MaterializeResult:
+    """Replace a reference table with `frame` and report its rows and source."""
+    with duckdb.get_connection() as conn:
+        n = replace_table(conn, table, frame, source)
+    return dg.MaterializeResult(metadata={"dagster/row_count": n, "source": source, **metadata})
+
+
 def load_layers(conn) -> dict[str, PolygonLayer]:
     """The boundary layers as stored in raw.boundaries."""
     frame = conn.execute("select layer, name, code, geometry_wkt from raw.boundaries").df()
@@ -99,20 +111,10 @@ def raw_boundaries(config: SourceConfig, duckdb: DuckDBResource) -> dg.Materiali
         population = {c.name: c.population_2010 for c in CSAS}
     else:
         layers = real_layers()
-        import json
-
         features = json.loads(read_bytes(setting("CSA_BOUNDARIES")))["features"]
         population = {f["properties"]["CSA2010"]: f["properties"].get("tpop10") for f in features}
     frame = boundary_frame(layers, population)
-    with duckdb.get_connection() as conn:
-        n = replace_table(conn, BOUNDARIES, frame, source)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": n,
-            "source": source,
-            **{f"{k}_polygons": len(v.names) for k, v in layers.items()},
-        }
-    )
+    return _store(duckdb, BOUNDARIES, frame, source, **{f"{k}_polygons": len(v.names) for k, v in layers.items()})
 
 
 def neighborhoods_from_layers(
@@ -175,20 +177,14 @@ def raw_neighborhoods(config: SourceConfig, duckdb: DuckDBResource) -> dg.Materi
         zip_xwalk = pd.read_csv(io.BytesIO(read_bytes(setting("ZIP_CSA_CROSSWALK"))))
         with duckdb.get_connection() as conn:
             layers = load_layers(conn)
-            population = dict(
-                conn.execute("select name, population from raw.boundaries where layer = 'csa'").fetchall()
-            )
-        frame = neighborhoods_from_layers(layers, csa_xwalk, zip_xwalk, population)
-    with duckdb.get_connection() as conn:
-        n = replace_table(conn, NEIGHBORHOODS, frame, source)
-    return dg.MaterializeResult(
-        metadata={"dagster/row_count": n, "csas": int(frame["csa"].nunique()), "source": source}
-    )
+        frame = neighborhoods_from_layers(layers, csa_xwalk, zip_xwalk, _csa_population(duckdb))
+    return _store(duckdb, NEIGHBORHOODS, frame, source, csas=int(frame["csa"].nunique()))
 
 
-def _canonical_csas(duckdb: DuckDBResource) -> list[str]:
+def _csa_population(duckdb: DuckDBResource) -> dict[str, int]:
+    """The loaded CSA boundaries' canonical names and 2010 population."""
     with duckdb.get_connection() as conn:
-        return [n for (n,) in conn.execute("select name from raw.boundaries where layer = 'csa'").fetchall()]
+        return dict(conn.execute("select name, population from raw.boundaries where layer = 'csa'").fetchall())
 
 
 @dg.asset(
@@ -205,10 +201,8 @@ def raw_csa_health_indicators(config: SourceConfig, duckdb: DuckDBResource) -> d
         frame = generate_health_indicators(settings.demo_seed())
         frame["CSA_as_published"] = frame["CSA"]
     else:
-        frame = read_nhp(setting("NHP_INDICATORS"), _canonical_csas(duckdb))
-    with duckdb.get_connection() as conn:
-        n = replace_table(conn, HEALTH, frame, source)
-    return dg.MaterializeResult(metadata={"dagster/row_count": n, "source": source})
+        frame = read_nhp(setting("NHP_INDICATORS"), list(_csa_population(duckdb)))
+    return _store(duckdb, HEALTH, frame, source)
 
 
 @dg.asset(
@@ -224,10 +218,8 @@ def raw_vital_signs(config: SourceConfig, duckdb: DuckDBResource) -> dg.Material
     if source == "demo":
         frame = pd.DataFrame(columns=list(VITAL_SIGNS.source_columns))
     else:
-        frame = read_vital_signs(setting("VITAL_SIGNS_INDICATORS"), _canonical_csas(duckdb))
-    with duckdb.get_connection() as conn:
-        n = replace_table(conn, VITAL_SIGNS, frame, source)
-    return dg.MaterializeResult(metadata={"dagster/row_count": n, "source": source})
+        frame = read_vital_signs(setting("VITAL_SIGNS_INDICATORS"), list(_csa_population(duckdb)))
+    return _store(duckdb, VITAL_SIGNS, frame, source)
 
 
 POINTS_SQL = """

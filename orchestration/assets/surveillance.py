@@ -20,6 +20,7 @@ from orchestration.assets.raw import partition_days
 from orchestration.partitions import WRITER_POOL, daily_partitions
 from orchestration.surveillance.ears import THRESHOLDS, EarsParameters, ears
 from orchestration.surveillance.scan import ScanParameters, SpaceTimePermutationScan
+from orchestration.warehouse import transaction
 
 CLUSTERS_KEY = dg.AssetKey(["surveillance", "overdose_clusters"])
 
@@ -50,17 +51,12 @@ def _replace_day(conn, table: str, columns: str, frame: pd.DataFrame, day: date)
     schema = table.split(".")[0]
     conn.execute(f"create schema if not exists {schema}")
     conn.execute(f"create table if not exists {table} ({columns})")
-    conn.execute("begin transaction")
-    try:
+    with transaction(conn):
         conn.execute(f"delete from {table} where analysis_date = ?", [day])
         if len(frame):
             conn.register("incoming", frame)
             conn.execute(f"insert into {table} by name select * from incoming")
             conn.unregister("incoming")
-        conn.execute("commit")
-    except Exception:
-        conn.execute("rollback")
-        raise
 
 
 def scan_day(conn, day: date, config: SurveillanceConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -68,10 +64,11 @@ def scan_day(conn, day: date, config: SurveillanceConfig) -> tuple[pd.DataFrame,
     start = day - timedelta(days=config.study_days - 1)
     cases = conn.execute(
         """
-        select round(f.latitude, 4) as lat, round(f.longitude, 4) as lon, f.incident_date, g.csa, g.neighborhood
+        select round(f.latitude, 4) as lat, round(f.longitude, 4) as lon,
+            date_diff('day', ?::date, f.incident_date) as study_day, g.csa, g.neighborhood
         from restricted.fct_naloxone_administrations f join marts.dim_geography g using (geography_key)
         where f.is_nonfatal_overdose and f.incident_date between ? and ?""",
-        [start, day],
+        [start, start, day],
     ).df()
     if cases.empty:
         return pd.DataFrame(), pd.DataFrame()
@@ -90,7 +87,7 @@ def scan_day(conn, day: date, config: SurveillanceConfig) -> tuple[pd.DataFrame,
         locations["lat"].to_numpy(float),
         locations["lon"].to_numpy(float),
         cases["location"].map(index).to_numpy(),
-        (pd.to_datetime(cases["incident_date"]).dt.date - start).map(lambda d: d.days).to_numpy(),
+        cases["study_day"].to_numpy(),
         start,
         day,
         params,

@@ -105,15 +105,13 @@ def check_schema(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
     missing = [c for c, _ in spec.table.columns if c not in actual]
     retyped = [f"{c}: {actual[c]} (declared {t})" for c, t in spec.table.columns if c in actual and actual[c] != t]
     # a field renamed upstream arrives as a declared column that is empty in every row
-    rows = conn.execute(f"select count(*) from {_latest(spec)}").fetchone()[0]
-    empty = []
-    if rows:
-        counts = conn.execute(
-            "select "
-            + ", ".join(f"count({_nullif_blank(f'{chr(34)}{c}{chr(34)}')})" for c, _ in spec.table.columns)
-            + f" from {_latest(spec)}"
-        ).fetchone()
-        empty = [c for (c, _), n in zip(spec.table.columns, counts, strict=True) if n == 0]
+    present = [c for c, _ in spec.table.columns if c in actual]
+    rows, *filled = conn.execute(
+        "select count(*)"
+        + "".join(f", count({_nullif_blank(f'{chr(34)}{c}{chr(34)}')})" for c in present)
+        + f" from {_latest(spec)}"
+    ).fetchone()
+    empty = [c for c, n in zip(present, filled, strict=True) if n == 0] if rows else []
     problems = missing + retyped + [f"{c}: empty in all {rows} rows (renamed upstream?)" for c in empty]
     return dg.AssetCheckResult(
         passed=not problems,
@@ -125,62 +123,57 @@ def check_schema(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
     )
 
 
-def check_timestamps_in_window(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
-    latest = _latest(spec)
-    total = conn.execute(f"select count(*) from {latest}").fetchone()[0]
-    outside_sql = (
-        f"select {spec.key}, {spec.local_time}, _partition_date from {latest} "
-        f"where {spec.local_time} is not null and cast({spec.local_time} as date) <> _partition_date"
-    )
-    outside = conn.execute(f"select count(*) from ({outside_sql})").fetchone()[0]
-    share = outside / total if total else 0.0
+def _share_outside(conn, rows_sql: str, outside: str, limit: float, **metadata) -> dg.AssetCheckResult:
+    """Passes when the rows of `rows_sql` matching `outside` are at most `limit` of them (one scan)."""
+    total, failing = conn.execute(f"select count(*), count(*) filter (where {outside}) from ({rows_sql})").fetchone()
+    share = failing / total if total else 0.0
     return dg.AssetCheckResult(
-        passed=share <= spec.max_outside_window_share,
+        passed=share <= limit,
         metadata={
-            "failing_count": outside,
+            "failing_count": failing,
             "rows_checked": total,
             "failing_share": share,
-            "threshold": spec.max_outside_window_share,
-            "examples": dg.MetadataValue.json(_examples(conn, outside_sql)),
+            "threshold": limit,
+            **metadata,
+            "examples": dg.MetadataValue.json(_examples(conn, f"select * from ({rows_sql}) where {outside}")),
         },
+    )
+
+
+def check_timestamps_in_window(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
+    return _share_outside(
+        conn,
+        f"select {spec.key}, {spec.local_time} as local_time, _partition_date from {_latest(spec)}",
+        "local_time is not null and cast(local_time as date) <> _partition_date",
+        spec.max_outside_window_share,
     )
 
 
 def check_coordinates_in_city(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
-    latest = _latest(spec)
     box = CITY_BOX
-    with_point = (
-        f"select {spec.key}, {spec.latitude} as lat, {spec.longitude} as lon from {latest} "
-        f"where {spec.latitude} is not null and {spec.longitude} is not null"
-    )
-    outside_sql = (
-        f"select * from ({with_point}) where lat not between {box['min_lat']} and {box['max_lat']} "
-        f"or lon not between {box['min_lon']} and {box['max_lon']}"
-    )
-    total = conn.execute(f"select count(*) from ({with_point})").fetchone()[0]
-    outside = conn.execute(f"select count(*) from ({outside_sql})").fetchone()[0]
-    share = outside / total if total else 0.0
-    return dg.AssetCheckResult(
-        passed=share <= spec.max_outside_city_share,
-        metadata={
-            "failing_count": outside,
-            "rows_checked": total,
-            "failing_share": share,
-            "threshold": spec.max_outside_city_share,
-            "bounding_box": dg.MetadataValue.json(box),
-            "examples": dg.MetadataValue.json(_examples(conn, outside_sql)),
-        },
+    return _share_outside(
+        conn,
+        f"select {spec.key}, {spec.latitude} as lat, {spec.longitude} as lon from {_latest(spec)} "
+        f"where {spec.latitude} is not null and {spec.longitude} is not null",
+        f"lat not between {box['min_lat']} and {box['max_lat']} "
+        f"or lon not between {box['min_lon']} and {box['max_lon']}",
+        spec.max_outside_city_share,
+        bounding_box=dg.MetadataValue.json(box),
     )
 
 
 def check_key_null_rates(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
-    latest = _latest(spec)
-    total = conn.execute(f"select count(*) from {latest}").fetchone()[0]
+    columns = list(spec.null_thresholds)
+    total, *nulls = conn.execute(
+        "select count(*)"
+        + "".join(f", count(*) filter (where {c} is null)" for c in columns)
+        + f" from {_latest(spec)}"
+    ).fetchone()
     rates, failing = {}, {}
-    for column, limit in spec.null_thresholds.items():
-        nulls = conn.execute(f"select count(*) from {latest} where {column} is null").fetchone()[0]
-        rate = nulls / total if total else 0.0
-        rates[column] = {"null_rows": nulls, "null_rate": round(rate, 6), "threshold": limit}
+    for column, null_rows in zip(columns, nulls, strict=True):
+        limit = spec.null_thresholds[column]
+        rate = null_rows / total if total else 0.0
+        rates[column] = {"null_rows": null_rows, "null_rate": round(rate, 6), "threshold": limit}
         if rate > limit:
             failing[column] = rates[column]
     return dg.AssetCheckResult(
@@ -189,7 +182,7 @@ def check_key_null_rates(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
             "failing_count": len(failing),
             "rows_checked": total,
             "failing_columns": dg.MetadataValue.json(failing),
-            "threshold": dg.MetadataValue.json({c: v for c, v in spec.null_thresholds.items()}),
+            "threshold": dg.MetadataValue.json(spec.null_thresholds),
             "null_rates": dg.MetadataValue.json(rates),
         },
     )
@@ -222,12 +215,11 @@ def check_volume(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
     sql = f"""
         with daily as (select _partition_date as day, count(*) as n from {t} group by 1),
         loaded as (select distinct _partition_date as day from {_latest(spec)})
-        select d.day, d.n,
-            (select median(h.n) from daily h
-             where h.day >= d.day - interval 28 day and h.day < d.day and isodow(h.day) = isodow(d.day)) as median,
-            (select count(*) from daily h
-             where h.day >= d.day - interval 28 day and h.day < d.day and isodow(h.day) = isodow(d.day)) as history
+        select d.day, d.n, median(h.n) as median, count(h.n) as history
         from daily d join loaded using (day)
+        left join daily h
+            on isodow(h.day) = isodow(d.day) and h.day >= d.day - interval 28 day and h.day < d.day
+        group by d.day, d.n
     """
     rows = conn.execute(sql).fetchall()
     judged = [(str(day), n, med) for day, n, med, history in rows if history >= 3 and med]

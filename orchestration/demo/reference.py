@@ -105,11 +105,6 @@ CSAS: tuple[Csa, ...] = (
 _NEIGHBORHOOD_OFFSETS = ((0.0, 0.0), (0.006, -0.005), (-0.005, 0.006), (0.004, 0.007))
 
 
-def csa_frame() -> pd.DataFrame:
-    """One row per CSA."""
-    return pd.DataFrame([c.__dict__ for c in CSAS])
-
-
 def neighborhood_frame() -> pd.DataFrame:
     """Demo neighborhoods in the layout of the reference: neighborhood -> CSA -> ZIP, district.
 

@@ -22,14 +22,12 @@ import numpy as np
 import pandas as pd
 
 from orchestration.demo.calls import CALL_COLUMNS
-from orchestration.sources.http import JsonHttp, RetryableError, SourceError
+from orchestration.settings import LOCAL_TZ
+from orchestration.sources.http import RETRY_STATUS, JsonHttp, RetryableError, SourceError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://services1.arcgis.com/UWYHeuuJISiGmgXx/ArcGIS/rest/services/"
-LOCAL_TZ = ZoneInfo("America/New_York")
-# ArcGIS error codes inside an HTTP 200 body that are worth another attempt
-RETRYABLE_ERROR_CODES = frozenset({429, 500, 502, 503, 504})
 
 # Spellings seen across the yearly layers, keyed by the lower-cased name without separators.
 _ALIASES = {
@@ -98,7 +96,7 @@ def _check_arcgis_body(body: Any) -> None:
         err = body["error"] or {}
         code = err.get("code")
         message = f"ArcGIS error {code}: {err.get('message')} {err.get('details') or ''}".strip()
-        if code in RETRYABLE_ERROR_CODES:
+        if code in RETRY_STATUS:  # an error code inside an HTTP 200 body worth another attempt
             raise RetryableError(message)
         raise SourceError(message)
 

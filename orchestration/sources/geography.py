@@ -88,21 +88,6 @@ class PolygonLayer:
             geoms.append(shapely.make_valid(shape(feature["geometry"])))
         return cls(names, np.array(geoms, dtype=object), codes)
 
-    def to_geojson(self, name_field: str = "name", code_field: str = "code") -> str:
-        return json.dumps(
-            {
-                "type": "FeatureCollection",
-                "features": [
-                    {
-                        "type": "Feature",
-                        "properties": {name_field: n, code_field: c},
-                        "geometry": shapely.geometry.mapping(g),
-                    }
-                    for n, g, c in zip(self.names, self.geometries, self.codes, strict=True)
-                ],
-            }
-        )
-
     def assign(self, latitude: np.ndarray, longitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Index of the polygon of each point (-1 for none) and how: 'within', 'snapped' or 'none'."""
         n = len(latitude)

@@ -27,6 +27,14 @@ class SourceError(RuntimeError):
     """A source could not be read within the retry budget, or answered something unusable."""
 
 
+class RetriesExhausted(SourceError):
+    """Every attempt of the retry budget failed; `last` is the last attempt's problem."""
+
+    def __init__(self, message: str, last: str):
+        super().__init__(message)
+        self.last = last
+
+
 class RetryableError(Exception):
     """A problem worth another attempt (carries an optional server-requested delay)."""
 
@@ -64,6 +72,35 @@ class RetryPolicy:
         return max(0.0, base * (1 + rng.uniform(-self.jitter, self.jitter)))
 
 
+def with_retries(
+    what: str,
+    attempt_once: Callable[[], Any],
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+) -> Any:
+    """`attempt_once()` until it returns, retrying on `RetryableError` within `policy`'s budget.
+
+    `what` names the request in the log and in the `RetriesExhausted` raised when the budget runs
+    out; any other exception (e.g. `SourceError` for a 4xx) ends the attempts at once.
+    """
+    rng = rng or random.Random()
+    last = "no attempt made"
+    for attempt in range(1, policy.max_attempts + 1):
+        try:
+            return attempt_once()
+        except RetryableError as exc:
+            last = str(exc)
+            if attempt == policy.max_attempts:
+                break
+            wait = policy.delay(attempt, exc.retry_after, rng)
+            log.warning(
+                "%s failed (%s); attempt %d of %d, retrying in %.2fs", what, exc, attempt, policy.max_attempts, wait
+            )
+            sleep(wait)
+    raise RetriesExhausted(f"{what} failed after {policy.max_attempts} attempts: {last}", last)
+
+
 @dataclass
 class JsonHttp:
     """GET JSON with retries. `sleep` is injectable so tests can observe the waits."""
@@ -84,25 +121,7 @@ class JsonHttp:
         return self._with_retries(url, lambda: self._response(url, None).content)
 
     def _with_retries(self, url: str, attempt_once: Callable[[], Any]) -> Any:
-        last = "no attempt made"
-        for attempt in range(1, self.policy.max_attempts + 1):
-            try:
-                return attempt_once()
-            except RetryableError as exc:
-                last = str(exc)
-                if attempt == self.policy.max_attempts:
-                    break
-                wait = self.policy.delay(attempt, exc.retry_after, self.rng)
-                log.warning(
-                    "GET %s failed (%s); attempt %d of %d, retrying in %.2fs",
-                    url,
-                    exc,
-                    attempt,
-                    self.policy.max_attempts,
-                    wait,
-                )
-                self.sleep(wait)
-        raise SourceError(f"GET {url} failed after {self.policy.max_attempts} attempts: {last}")
+        return with_retries(f"GET {url}", attempt_once, self.policy, self.sleep, self.rng)
 
     def _attempt(self, url: str, params: dict[str, Any] | None) -> Any:
         response = self._response(url, params)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,15 @@ import duckdb
 import requests
 
 from orchestration import settings
+from orchestration.sources.http import (
+    RETRY_STATUS,
+    RetriesExhausted,
+    RetryableError,
+    RetryPolicy,
+    SourceError,
+    parse_retry_after,
+    with_retries,
+)
 
 
 def alerts_path() -> Path:
@@ -83,19 +91,32 @@ def mark_sent(notification: Notification, status: str, path: Path | None = None)
         conn.execute("update alerts set webhook_status = ? where alert_id = ?", [status, notification.alert_id])
 
 
-def post_webhook(url: str, payload: dict, attempts: int = 3, timeout: float = 10.0, backoff: float = 1.0) -> str:
-    """POST the JSON payload; retried on connection errors and 5xx. Returns a status for the alerts table."""
-    last = ""
-    for attempt in range(1, attempts + 1):
+WEBHOOK_RETRIES = RetryPolicy(max_attempts=3, backoff_base=1.0, backoff_max=10.0, retry_after_max=30.0)
+
+
+def post_webhook(url: str, payload: dict, policy: RetryPolicy = WEBHOOK_RETRIES, timeout: float = 10.0) -> str:
+    """POST the JSON payload with the sources' retry budget (connection errors, 429, 5xx, Retry-After).
+
+    Never raises: returns a status for the alerts table, so an unreachable webhook cannot stop
+    the sensor from recording the alert.
+    """
+
+    def attempt_once() -> str:
         try:
             response = requests.post(url, json=payload, timeout=timeout)
-            if response.status_code < 300:
-                return f"sent ({response.status_code})"
-            last = f"HTTP {response.status_code}"
-            if response.status_code < 500:
-                break
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise RetryableError(type(exc).__name__) from exc
         except requests.RequestException as exc:
-            last = type(exc).__name__
-        if attempt < attempts:
-            time.sleep(backoff * 2 ** (attempt - 1))
-    return f"failed ({last})"
+            raise SourceError(type(exc).__name__) from exc
+        if response.status_code in RETRY_STATUS:
+            raise RetryableError(f"HTTP {response.status_code}", parse_retry_after(response.headers.get("Retry-After")))
+        if response.status_code >= 300:
+            raise SourceError(f"HTTP {response.status_code}")
+        return f"sent ({response.status_code})"
+
+    try:
+        return with_retries(f"POST {url}", attempt_once, policy)
+    except RetriesExhausted as exc:
+        return f"failed ({exc.last})"
+    except SourceError as exc:
+        return f"failed ({exc})"
