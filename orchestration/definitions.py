@@ -1,4 +1,9 @@
-"""The Dagster code location: every asset, check, job, schedule and resource."""
+"""The Dagster code location: every asset, check, job, schedule, sensor and resource.
+
+Built once per process. The stores are resources whose paths default to the settings when a
+run starts (see `orchestration.resources`); `WAREHOUSE_DB` is pinned here to its absolute path,
+once, so the dbt subprocess opens the same file as Dagster.
+"""
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
@@ -6,30 +11,33 @@ from dagster_duckdb import DuckDBResource
 
 from orchestration import settings
 from orchestration.assets.dbt import dbt_project, warehouse_dbt_models
-from orchestration.assets.publish import serving_publication
+from orchestration.assets.publish import build_serving_publication
 from orchestration.assets.raw import raw_assets
 from orchestration.assets.reference import reference_assets
-from orchestration.assets.surveillance import surveillance_assets, surveillance_checks
+from orchestration.assets.surveillance import surveillance_assets
 from orchestration.checks.raw_checks import raw_checks
-from orchestration.jobs import daily_warehouse_schedule, warehouse_job
-from orchestration.sensors import ems_inbox_sensor, ems_intake_job, overdose_spike_sensor
+from orchestration.jobs import daily_warehouse_schedule, ems_intake_job, warehouse_job
+from orchestration.resources import AlertStore, EmsInbox, ServingStore
+from orchestration.sensors import ems_inbox_sensor, overdose_spike_sensor
 
+settings.export_warehouse_path()
 
-def build_definitions() -> dg.Definitions:
-    """Definitions against the warehouse named by `WAREHOUSE_DB` when this is called."""
-    return dg.Definitions(
-        assets=[*raw_assets, *reference_assets, warehouse_dbt_models, *surveillance_assets, serving_publication],
-        asset_checks=[*raw_checks, *surveillance_checks],
-        jobs=[warehouse_job, ems_intake_job],
-        sensors=[ems_inbox_sensor, overdose_spike_sensor],
-        schedules=[daily_warehouse_schedule],
-        resources={
-            "duckdb": DuckDBResource(database=str(settings.export_warehouse_env())),
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=settings.dbt_executable()),
-        },
-        # DuckDB admits one writing process: run steps in the run's own process, in order.
-        executor=dg.in_process_executor,
-    )
+_built = [*raw_assets, *reference_assets, warehouse_dbt_models, *surveillance_assets]
 
-
-defs = build_definitions()
+defs = dg.Definitions(
+    assets=[*_built, build_serving_publication([*_built, *raw_checks])],
+    asset_checks=raw_checks,
+    jobs=[warehouse_job, ems_intake_job],
+    sensors=[ems_inbox_sensor, overdose_spike_sensor],
+    schedules=[daily_warehouse_schedule],
+    resources={
+        # resolved when a run starts, so a test or a run can point WAREHOUSE_DB elsewhere
+        "duckdb": DuckDBResource(database=dg.EnvVar("WAREHOUSE_DB")),
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=settings.dbt_executable()),
+        "serving": ServingStore(),
+        "alerts": AlertStore(),
+        "ems_inbox": EmsInbox(),
+    },
+    # DuckDB admits one writing process: run steps in the run's own process, in order.
+    executor=dg.in_process_executor,
+)

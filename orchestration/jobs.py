@@ -1,8 +1,10 @@
-"""The warehouse job and its daily schedule."""
+"""The jobs: the warehouse job with its daily schedule, and the EMS intake job the inbox sensor starts."""
 
 import dagster as dg
 
 from orchestration.partitions import daily_partitions
+
+NALOXONE_KEY = dg.AssetKey(["raw", "naloxone_administrations"])
 
 # Every asset, raw to marts: a partition (or range) of the raw feeds, then dbt on top.
 warehouse_job = dg.define_asset_job(
@@ -20,4 +22,11 @@ daily_warehouse_schedule = dg.build_schedule_from_partitioned_job(
     hour_of_day=2,
     minute_of_hour=0,
     default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+ems_intake_job = dg.define_asset_job(
+    "ems_intake_job",
+    selection=dg.AssetSelection.assets(NALOXONE_KEY).downstream(),
+    partitions_def=daily_partitions,
+    description="Load one day's EMS naloxone report from the inbox and rebuild everything downstream.",
 )

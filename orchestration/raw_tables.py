@@ -1,16 +1,67 @@
-"""Declared schemas of the `raw` tables: one place that says what lands in the warehouse.
+"""The raw contract: the declared schema of every `raw` table, the one place that says what lands.
 
-Raw tables keep the sources' own column names and text; three bookkeeping columns record
-the load partition, where the row came from and when it was loaded.
+Raw tables keep the sources' own column names and text; bookkeeping columns record the load
+partition, where the row came from and when it was loaded. The real connectors
+(`orchestration.sources`) and the demo generators (`orchestration.demo`) both produce these
+columns; the dbt sources yml declares the same columns with `data_type` (a test compares them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestration.demo.calls import CALL_COLUMNS
-from orchestration.demo.health import HEALTH_COLUMNS
-from orchestration.demo.naloxone import NALOXONE_COLUMNS
+# 911 calls: attribute names exactly as the Open Baltimore ArcGIS layers return them, then the point.
+CALL_COLUMNS: tuple[str, ...] = (
+    "OBJECTID",
+    "recordId",
+    "callKey",
+    "callDateTime",
+    "priority",
+    "district",
+    "description",
+    "callNumber",
+    "incidentLocation",
+    "Neighborhood",
+    "PoliceDistrict",
+    "PolicePost",
+    "CouncilDistrict",
+    "Community_Statistical_Areas",
+    "Census_Tracts",
+    "ZIPCode",
+    "latitude",
+    "longitude",
+)
+
+# EMS: the columns of BCHD's Daily Naloxone Report, one row per patient, every value text.
+NALOXONE_COLUMNS: tuple[str, ...] = (
+    "Incident Date",
+    "Incident Number",
+    "Patient Age",
+    "Patient Gender",
+    "Patient Race (E6.12)",
+    "Incident Address",
+    "Primary Impression",
+    "Incident Location Latitude",
+    "Incident Location Longitude",
+    "Times : Arrived on Scene Time",
+    "Destination Code (E20.2)",
+    "Medication Administered (E18.3)",
+    "Medication Response - to Med (E18.7)",
+    "Medication Dosage (E18.5)",
+    "Destination Patient Disposition (E20.10)",
+)
+
+# The Neighborhood Health Profile (BCHD, 2017) columns the warehouse uses, spelled as the file does.
+HEALTH_COLUMNS: tuple[str, ...] = (
+    "CSA",
+    "Population",
+    "MedianHHIncome",
+    "PercentBelowPovertyLine",
+    "Unemployment",
+    "HardshipIndex",
+    "LifeExpectancy",
+    "DrugAlcoholMortalityRate",
+)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ import duckdb
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from orchestration import settings
-from orchestration.sources import ems_inbox
+from orchestration.partitions import FIRST_DAY
+from orchestration.sources import ems_inbox as ems_reports
 
 SUMMARY_SCHEMAS = ("raw", "marts", "restricted", "quarantine")
 
@@ -49,13 +50,13 @@ class RangeRun:
 
 def run_range(start: date, end: date, instance: dg.DagsterInstance | None = None, log_level: str = "INFO") -> RangeRun:
     """`warehouse_job` over the partitions start..end, surveillance and publish for `end` only."""
-    from orchestration.assets.surveillance import CLUSTERS_KEY
-    from orchestration.definitions import build_definitions
+    from orchestration.assets.publish import PUBLICATION_KEY
+    from orchestration.assets.surveillance import overdose_surveillance
+    from orchestration.definitions import defs
 
-    defs = build_definitions()
     job = defs.resolve_job_def("warehouse_job")
     graph = defs.resolve_asset_graph()
-    last_day_only = {CLUSTERS_KEY, dg.AssetKey(["serving", "publication"])}
+    last_day_only = {*overdose_surveillance.keys, PUBLICATION_KEY}
     range_keys = [k for k in graph.materializable_asset_keys if k not in last_day_only]
     instance = instance or dg.DagsterInstance.get()
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
@@ -119,12 +120,12 @@ def main_run(start_text: str | None, end_text: str | None) -> int:
     start, end = settings.demo_range()
     start = date.fromisoformat(start_text) if start_text else start
     end = date.fromisoformat(end_text) if end_text else end
-    path = settings.export_warehouse_env()
+    path = settings.warehouse_path()
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     reports = {}
     if settings.source_for("ems") == "real":
-        inbox = ems_inbox.inbox_dir()
-        reports = ems_inbox.reports_for_days(inbox, date(2013, 1, 1), end)
+        inbox = settings.ems_inbox_path()
+        reports = ems_reports.reports_for_days(inbox, date.fromisoformat(FIRST_DAY), end)
         print(f"EMS_SOURCE=real: {len(reports)} daily report(s) in {inbox}")
         if reports:
             start = min(start, min(reports))
@@ -144,9 +145,7 @@ def main_run(start_text: str | None, end_text: str | None) -> int:
         print(f"{schema + '.' + table:<52}{rows:>12,}")
     if settings.source_for("ems") == "real":
         print_ems_intake(str(path), sorted(reports))
-    from orchestration.assets.publish import serving_path
-
-    serving = serving_path()
+    serving = settings.serving_path()
     if serving.exists():
         with duckdb.connect(str(serving), read_only=True) as conn:
             pub_id, published_at = conn.execute("select publication_id, published_at from meta.publication").fetchone()

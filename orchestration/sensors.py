@@ -1,21 +1,18 @@
-"""Sensors: the EMS inbox sensor materializes the day of each newly delivered report."""
+"""Sensors: the EMS inbox sensor materializes the day of each newly delivered report; the spike
+sensor announces overdose spikes."""
 
 import json
 
 import dagster as dg
 
 from orchestration import settings
+from orchestration.jobs import ems_intake_job
 from orchestration.partitions import daily_partitions
-from orchestration.sources import ems_inbox
-
-NALOXONE_KEY = dg.AssetKey(["raw", "naloxone_administrations"])
-
-ems_intake_job = dg.define_asset_job(
-    "ems_intake_job",
-    selection=dg.AssetSelection.assets(NALOXONE_KEY).downstream(),
-    partitions_def=daily_partitions,
-    description="Load one day's EMS naloxone report from the inbox and rebuild everything downstream.",
-)
+from orchestration.resources import AlertStore, EmsInbox
+from orchestration.sources import ems_inbox as ems_reports
+from orchestration.surveillance import notify
+from orchestration.surveillance.policy import POLICY
+from orchestration.surveillance.tables import CLUSTERS
 
 REAL_EMS_CONFIG = {"ops": {"raw__naloxone_administrations": {"config": {"source": "real"}}}}
 
@@ -29,15 +26,15 @@ REAL_EMS_CONFIG = {"ops": {"raw__naloxone_administrations": {"config": {"source"
     else dg.DefaultSensorStatus.STOPPED,
     description="New or re-delivered report files in EMS_INBOX_DIR -> a run for the report's day.",
 )
-def ems_inbox_sensor(context: dg.SensorEvaluationContext):
+def ems_inbox_sensor(context: dg.SensorEvaluationContext, ems_inbox: EmsInbox):
     """One run per new file version; the cursor (file name -> fingerprint) survives restarts."""
     seen: dict[str, str] = json.loads(context.cursor or "{}")
-    inbox = ems_inbox.inbox_dir()
+    inbox = ems_inbox.folder()
     requests, skipped = [], []
-    for path in ems_inbox.inbox_files(inbox):
+    for path in ems_reports.inbox_files(inbox):
         try:
-            report = ems_inbox.report_for(path)
-        except ems_inbox.EmsFileError as exc:
+            report = ems_reports.report_for(path)
+        except ems_reports.EmsFileError as exc:
             skipped.append(str(exc))
             continue
         if seen.get(path.name) == report.fingerprint:
@@ -65,31 +62,27 @@ def ems_inbox_sensor(context: dg.SensorEvaluationContext):
 @dg.sensor(
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Announces each new overdose spike, and an ongoing spike again when it gains cases "
-    "(alerts table, and OVERDOSE_ALERT_WEBHOOK_URL when set).",
+    description=f"Announces each new overdose spike (p < {POLICY.spike_p} by default), and an ongoing spike "
+    "again when it gains cases (alerts table, and OVERDOSE_ALERT_WEBHOOK_URL when set).",
 )
-def overdose_spike_sensor(context: dg.SensorEvaluationContext):
+def overdose_spike_sensor(context: dg.SensorEvaluationContext, alerts: AlertStore):
     """Reads the spikes of the newest surveillance materialization; the cursor keeps what was announced."""
-    import os
-
-    from orchestration.assets.surveillance import CLUSTERS_KEY
-    from orchestration.surveillance import notify
-
     state = json.loads(context.cursor or "{}")
     notified: dict[str, int] = state.get("notified", {})
-    records = context.instance.fetch_materializations(CLUSTERS_KEY, limit=1).records
+    records = context.instance.fetch_materializations(dg.AssetKey(CLUSTERS.path), limit=1).records
     if not records or records[0].storage_id == state.get("last_event"):
         return dg.SkipReason("no new surveillance results")
     event = records[0]
     metadata = event.asset_materialization.metadata
     spikes = metadata["spikes"].value if "spikes" in metadata else []
     analysis_date = metadata["analysis_date"].value if "analysis_date" in metadata else ""
-    url = os.environ.get("OVERDOSE_ALERT_WEBHOOK_URL")
+    url = alerts.webhook_url()
+    store = alerts.database()
     sent = []
     for item in notify.notifications_for(spikes, notified, analysis_date):
-        if notify.record(item):
+        if notify.record(item, store):
             status = notify.post_webhook(url, item.payload()) if url else "no webhook configured"
-            notify.mark_sent(item, status)
+            notify.mark_sent(item, status, store)
             sent.append(f"{item.kind} {item.cluster_id} ({item.spike['observed']} cases): {status}")
         notified[item.cluster_id] = int(item.spike["observed"])
     context.update_cursor(json.dumps({"last_event": event.storage_id, "notified": notified}, sort_keys=True))

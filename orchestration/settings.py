@@ -1,12 +1,19 @@
-"""Settings read from the environment, in one place.
+"""Settings, in one place: the only module that reads the environment.
 
-Every setting is an environment variable so that `make run`, `dagster dev`, CI and the
-tests configure the same code the same way; Dagster config on the assets can override
-the per-feed source at run time.
+Every setting is an environment variable so that `make run`, `dagster dev`, CI and the tests
+configure the same code the same way. Paths are resolved here, once, to absolute paths: dbt
+runs in `dbt_project/` while Dagster runs wherever it was started, so a relative path would
+name two different files. Values are read when asked for (not frozen at import) so a test or
+a run can point a setting elsewhere; Dagster resources (`orchestration.resources`) default to
+them and a run launched from the UI may override them.
+
+Project facts that SQL and Python share (the local time zone, the city's extent) live in the
+dbt project's vars and are read from there, so each is stated once.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -14,46 +21,146 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import yaml
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-LOCAL_TZ = ZoneInfo("America/New_York")
+DATA_DIR = PROJECT_ROOT / "data"
+SHARED_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
 
 SOURCE_CHOICES = ("demo", "real")
+DEFAULT_DEMO_SEED = 20130101
+DEFAULT_ARCGIS_URL = "https://services1.arcgis.com/UWYHeuuJISiGmgXx/ArcGIS/rest/services/"
+
+# Public copies beside the project (../shared/data), used when a file setting is not given.
+FILE_SETTINGS = {
+    "NHP_INDICATORS": "health/bchd_neighborhood_health_profile_2017_by_csa.xlsx",
+    "VITAL_SIGNS_INDICATORS": "health/bnia_vital_signs_2017_by_csa.csv",
+    "CSA_BOUNDARIES": "geography/baltimore_csa2010_boundaries_vs16_wgs84.geojson",
+    "NEIGHBORHOOD_BOUNDARIES": "geography/mapbaltimore_neighborhoods_2020_wgs84.geojson",
+    "POLICE_DISTRICT_BOUNDARIES": "geography/mapbaltimore_police_districts_2023_wgs84.geojson",
+    "NEIGHBORHOOD_CSA_CROSSWALK": "geography/mapbaltimore_xwalk_csa2nsa.csv",
+    "ZIP_CSA_CROSSWALK": "geography/mapbaltimore_xwalk_zip2csa.csv",
+}
 
 
-def warehouse_path() -> Path:
-    """Absolute path of the working DuckDB file (`WAREHOUSE_DB`, default `data/warehouse.duckdb`).
+class SettingError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
 
-    Resolved to an absolute path because dbt runs in `dbt_project/` while Dagster runs
-    wherever it was started: a relative path would name two different files.
-    """
-    raw = os.environ.get("WAREHOUSE_DB") or str(PROJECT_ROOT / "data" / "warehouse.duckdb")
-    path = Path(raw).expanduser()
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value.strip() if value and value.strip() else None
+
+
+def _path(name: str, default: Path) -> Path:
+    raw = _env(name)
+    path = Path(raw).expanduser() if raw else default
     if not path.is_absolute():
         path = Path.cwd() / path
     return path.resolve()
 
 
-def export_warehouse_env() -> Path:
-    """Pin `WAREHOUSE_DB` to the absolute path so the dbt subprocess opens the same file."""
+@functools.cache
+def dbt_vars() -> dict:
+    """The dbt project's `vars`: facts shared by the SQL models and the Python code."""
+    return yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+
+
+LOCAL_TZ_NAME: str = dbt_vars()["local_timezone"]
+LOCAL_TZ = ZoneInfo(LOCAL_TZ_NAME)
+
+
+def city_extent() -> tuple[float, float, float, float]:
+    """Baltimore City's extent (min lon, min lat, max lon, max lat), from dbt vars.
+
+    The quality gate's box is this extent widened by `city_box_margin_deg`, computed by the
+    `inside_city` macro alone (Python renders it: `orchestration.sql_rules`)."""
+    return tuple(float(x) for x in dbt_vars()["city_extent"])  # type: ignore[return-value]
+
+
+# --- stores -------------------------------------------------------------------------------
+
+
+def warehouse_path() -> Path:
+    """The working DuckDB file (`WAREHOUSE_DB`, default `data/warehouse.duckdb`)."""
+    return _path("WAREHOUSE_DB", DATA_DIR / "warehouse.duckdb")
+
+
+def serving_path() -> Path:
+    """The published, read-only DuckDB file for BI (`SERVING_DB`)."""
+    return _path("SERVING_DB", DATA_DIR / "serving" / "warehouse.duckdb")
+
+
+def alerts_path() -> Path:
+    """Where the spike sensor records notifications (`ALERTS_DB`), apart from the warehouse's lock."""
+    return _path("ALERTS_DB", DATA_DIR / "alerts.duckdb")
+
+
+def ems_inbox_path() -> Path:
+    """The folder that receives the EMS daily reports (`EMS_INBOX_DIR`)."""
+    return _path("EMS_INBOX_DIR", DATA_DIR / "ems_inbox")
+
+
+def export_warehouse_path() -> Path:
+    """Pin `WAREHOUSE_DB` to its absolute path, so the dbt subprocess (its profile reads the
+    same variable) opens the same file as Dagster. Called where a process starts working:
+    the code location's import and the command line."""
     path = warehouse_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     os.environ["WAREHOUSE_DB"] = str(path)
     return path
 
 
+# --- sources ------------------------------------------------------------------------------
+
+
 def source_for(feed: str) -> str:
     """Source (`demo` or `real`) of one feed: `<FEED>_SOURCE`, else `BALTIMORE_SOURCE`, else demo."""
-    value = os.environ.get(f"{feed.upper()}_SOURCE") or os.environ.get("BALTIMORE_SOURCE") or "demo"
-    value = value.strip().lower()
+    value = (_env(f"{feed.upper()}_SOURCE") or _env("BALTIMORE_SOURCE") or "demo").lower()
     if value not in SOURCE_CHOICES:
-        raise ValueError(f"{feed.upper()}_SOURCE / BALTIMORE_SOURCE must be one of {SOURCE_CHOICES}, got {value!r}")
+        raise SettingError(f"{feed.upper()}_SOURCE / BALTIMORE_SOURCE must be one of {SOURCE_CHOICES}, got {value!r}")
     return value
+
+
+def arcgis_base_url() -> str:
+    """Base URL of the Open Baltimore 911 feature services (`OPEN_BALTIMORE_ARCGIS_URL`)."""
+    url = _env("OPEN_BALTIMORE_ARCGIS_URL") or DEFAULT_ARCGIS_URL
+    return url if url.endswith("/") else url + "/"
+
+
+def file_location(name: str) -> str:
+    """A URL-or-path setting: the variable, else the public copy in ../shared/data, else a clear error."""
+    value = _env(name)
+    if value:
+        return value
+    if name in FILE_SETTINGS:
+        shared = SHARED_DATA_DIR / FILE_SETTINGS[name]
+        if shared.exists():
+            return str(shared)
+    raise SettingError(f"{name} is not set: give the URL or path of the file (see README, Settings)")
+
+
+def webhook_url() -> str | None:
+    """Where spike notifications are POSTed (`OVERDOSE_ALERT_WEBHOOK_URL`), if anywhere."""
+    return _env("OVERDOSE_ALERT_WEBHOOK_URL")
+
+
+def git_commit_fallback() -> str:
+    """The commit to record when git cannot be asked (`GIT_COMMIT`, e.g. in a container)."""
+    return _env("GIT_COMMIT") or "unknown"
+
+
+# --- demo ---------------------------------------------------------------------------------
 
 
 def demo_seed() -> int:
     """Seed of the demo generators (`DEMO_SEED`, default 20130101)."""
-    return int(os.environ.get("DEMO_SEED", "20130101"))
+    raw = _env("DEMO_SEED")
+    try:
+        return int(raw) if raw else DEFAULT_DEMO_SEED
+    except ValueError as exc:
+        raise SettingError(f"DEMO_SEED must be an integer, got {raw!r}") from exc
 
 
 def today_local() -> date:
@@ -67,11 +174,13 @@ def demo_range() -> tuple[date, date]:
     so that year-over-year trends show.
     """
     yesterday = today_local() - timedelta(days=1)
-    start = date(yesterday.year - 2, 1, 1)
-    start = date.fromisoformat(os.environ["DEMO_START"]) if os.environ.get("DEMO_START") else start
-    end = date.fromisoformat(os.environ["DEMO_END"]) if os.environ.get("DEMO_END") else yesterday
+    try:
+        start = date.fromisoformat(_env("DEMO_START")) if _env("DEMO_START") else date(yesterday.year - 2, 1, 1)
+        end = date.fromisoformat(_env("DEMO_END")) if _env("DEMO_END") else yesterday
+    except ValueError as exc:
+        raise SettingError(f"DEMO_START / DEMO_END must be YYYY-MM-DD: {exc}") from exc
     if end < start:
-        raise ValueError(f"DEMO_END {end} is before DEMO_START {start}")
+        raise SettingError(f"DEMO_END {end} is before DEMO_START {start}")
     return start, end
 
 

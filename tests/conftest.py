@@ -57,6 +57,19 @@ def warehouse_copy(built, tmp_path, monkeypatch) -> Path:
     return path
 
 
+def run_in_location(keys: list[dg.AssetKey], instance: dg.DagsterInstance, partition_key: str | None = None):
+    """Materialize `keys` as a run of the code location's warehouse job (so the run sees the whole
+    asset graph, as a run launched from the UI does), without raising on failure."""
+    from orchestration.definitions import defs
+
+    return defs.resolve_job_def("warehouse_job").execute_in_process(
+        asset_selection=keys,
+        instance=instance,
+        partition_key=partition_key or TEST_END.isoformat(),
+        raise_on_error=False,
+    )
+
+
 def shared_file(*parts: str) -> Path:
     """A file of ../shared, or skip the test cleanly when it is absent."""
     path = SHARED.joinpath(*parts)

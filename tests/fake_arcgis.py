@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import pandas as pd
 from werkzeug import Request, Response
 
-from orchestration.demo.calls import CALL_COLUMNS
+from orchestration.raw_tables import CALL_COLUMNS
 
 _BOUND = re.compile(r"(\w+)\s*(>=|<)\s*TIMESTAMP\s*'([^']+)'", re.I)
 

@@ -10,9 +10,9 @@ from orchestration import settings
 
 @pytest.fixture(scope="module")
 def defs(session_warehouse):
-    from orchestration.definitions import build_definitions
+    from orchestration.definitions import defs
 
-    return build_definitions()
+    return defs
 
 
 def test_definitions_validate(defs):
@@ -57,12 +57,9 @@ def test_unknown_source_setting_is_a_clear_error(monkeypatch):
 
 
 def test_an_unset_file_setting_without_shared_copies_names_itself(monkeypatch, tmp_path):
-    from orchestration.sources.files import setting
-    from orchestration.sources.http import SourceError
-
     monkeypatch.delenv("CSA_BOUNDARIES", raising=False)
-    monkeypatch.setattr(settings, "PROJECT_ROOT", tmp_path / "project")
-    with pytest.raises(SourceError, match="CSA_BOUNDARIES is not set"):
-        setting("CSA_BOUNDARIES")
+    monkeypatch.setattr(settings, "SHARED_DATA_DIR", tmp_path / "shared" / "data")
+    with pytest.raises(settings.SettingError, match="CSA_BOUNDARIES is not set"):
+        settings.file_location("CSA_BOUNDARIES")
     monkeypatch.setenv("CSA_BOUNDARIES", "/data/csa.geojson")
-    assert setting("CSA_BOUNDARIES") == "/data/csa.geojson"
+    assert settings.file_location("CSA_BOUNDARIES") == "/data/csa.geojson"

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestration.demo.calls import CALL_COLUMNS, generate_calls
-from orchestration.demo.naloxone import NALOXONE_COLUMNS, cluster_for_day, generate_naloxone
+from orchestration.demo.calls import generate_calls
+from orchestration.demo.naloxone import cluster_for_day, generate_naloxone
 from orchestration.demo.reference import CSAS, neighborhood_frame
+from orchestration.raw_tables import CALL_COLUMNS, NALOXONE_COLUMNS
 
 
 def test_a_day_regenerates_identically_alone_or_inside_a_range():

@@ -13,11 +13,16 @@ from dagster_duckdb import DuckDBResource
 from openpyxl import Workbook
 
 from orchestration.assets.raw import raw_naloxone_administrations
-from orchestration.demo.naloxone import NALOXONE_COLUMNS, generate_naloxone
+from orchestration.demo.naloxone import generate_naloxone
+from orchestration.raw_tables import NALOXONE_COLUMNS
+from orchestration.resources import EmsInbox
 from orchestration.sources.ems_inbox import EmsFileError, date_from_name, read_report, report_day
 
 DAY = date(2024, 3, 12)
 REAL = {"ops": {"raw__naloxone_administrations": {"config": {"source": "real"}}}}
+
+
+SENSOR_RESOURCES = {"ems_inbox": EmsInbox()}  # its path: EMS_INBOX_DIR, set by the inbox fixture
 
 
 def _report(day: date = DAY, seed: int = 1) -> pd.DataFrame:
@@ -65,7 +70,7 @@ def _materialize(db: Path, day: date = DAY) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [raw_naloxone_administrations],
         partition_key=day.isoformat(),
-        resources={"duckdb": DuckDBResource(database=str(db))},
+        resources={"duckdb": DuckDBResource(database=str(db)), "ems_inbox": EmsInbox()},
         run_config=REAL,
         raise_on_error=False,
         instance=dg.DagsterInstance.ephemeral(),
@@ -178,16 +183,16 @@ def test_the_sensor_requests_each_new_file_version_once(inbox, tmp_path):
     write_csv(_report(date(2024, 3, 13)), inbox / "naloxone_2024-03-13.csv")
     (inbox / "notes.txt").write_text("not a report")
     instance = dg.DagsterInstance.ephemeral()
-    with dg.build_sensor_context(instance=instance) as context:
+    with dg.build_sensor_context(instance=instance, resources=SENSOR_RESOURCES) as context:
         requests = ems_inbox_sensor(context)
         cursor = context.cursor
     assert sorted(r.partition_key for r in requests) == ["2024-03-12", "2024-03-13"]
     assert all(r.run_config == REAL for r in requests)
-    with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=SENSOR_RESOURCES) as context:
         assert isinstance(ems_inbox_sensor(context), dg.SkipReason)
     later = first.stat().st_mtime + 60
     os.utime(first, (later, later))  # the same file delivered again
-    with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=SENSOR_RESOURCES) as context:
         again = ems_inbox_sensor(context)
     assert [r.partition_key for r in again] == ["2024-03-12"]
     assert json.loads(context.cursor)["naloxone_2024-03-12.csv"].startswith("naloxone_2024-03-12.csv:")
@@ -198,13 +203,13 @@ def test_a_real_report_flows_to_the_fact_and_quarantine(warehouse_copy, inbox):
     """An xlsx with bare arrival times and a row without coordinates, through the whole graph."""
     from orchestration.assets.dbt import warehouse_dbt_models
     from orchestration.assets.reference import point_assignments
-    from orchestration.definitions import build_definitions
+    from orchestration.definitions import defs
 
     frame = _report(seed=9)
     frame.loc[0, ["Incident Location Latitude", "Incident Location Longitude"]] = ""
     frame.loc[1, "Incident Address"] = "1200 north caroline street."
     write_xlsx(frame, inbox / "naloxone_2024-03-12.xlsx")
-    resources = build_definitions().resources
+    resources = defs.resources
     result = dg.materialize(
         [raw_naloxone_administrations],
         partition_key=DAY.isoformat(),
@@ -233,7 +238,7 @@ def test_a_real_report_flows_to_the_fact_and_quarantine(warehouse_copy, inbox):
             [DAY],
         ).fetchall()
         address = conn.execute(
-            """select incident_address from staging.stg_ems__naloxone_administrations
+            """select incident_address from staging.stg_bchd_ems__naloxone_administrations
             where partition_date = ? and source_row = 2""",
             [DAY],
         ).fetchone()[0]

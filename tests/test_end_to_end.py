@@ -224,6 +224,51 @@ def test_csa_profile_rates_follow_from_counts_and_population(built):
         assert rate == pytest.approx(1000 * calls / population * 365.25 / n_days, abs=0.001), csa
 
 
+def test_csa_profile_carries_vital_signs_and_our_narcotics_rate(built):
+    """BNIA's indicators sit beside our own rates; narcotics calls are counted from the raw
+    descriptions the mapping seed files under drugs, independently of the marts' joins."""
+    from orchestration.demo.health import generate_vital_signs
+
+    path, _ = built
+    csa = "Penn North/Reservoir Hill"
+    demo = generate_vital_signs(settings.demo_seed())
+    income = demo[(demo["CSA"] == csa) & (demo["indicator"] == "Median Household Income")]["value"].item()
+    narcotics_per_1000 = demo[
+        (demo["CSA"] == csa) & (demo["indicator"] == "Number of Narcotics Calls for Service per 1,000 Residents")
+    ]["value"].item()
+    row = _q(
+        path,
+        """select vs_median_household_income, vs_narcotics_calls_per_1000, narcotics_calls,
+            narcotics_calls_per_1000_per_year, population from marts.mart_csa_profile where csa = ?""",
+        [csa],
+    )[0]
+    assert row[0] == pytest.approx(income) and row[1] == pytest.approx(narcotics_per_1000)
+    seed = settings.DBT_PROJECT_DIR / "seeds" / "call_type_mapping.csv"
+    with open(seed) as f:
+        drugs = [r["description_normalized"] for r in csv.DictReader(f) if r["category"] == "drugs"]
+    # distinct calls placed in the CSA (the feed's neighborhood, else the one their point falls
+    # in), whose cleaned description is a drugs one, less those quarantined for another reason
+    counted = _one(
+        path,
+        r"""with calls as (
+            select distinct on (recordId) * from raw.calls_for_service order by recordId
+        ), placed as (
+            select c.recordId, c.description,
+                coalesce(upper(nullif(trim(c.Neighborhood), '')), upper(p.neighborhood)) as hood
+            from calls c left join geography.point_assignments p
+                on nullif(trim(c.Neighborhood), '') is null and c.latitude = p.latitude and c.longitude = p.longitude
+        )
+        select count(*) from placed join raw.neighborhoods n on placed.hood = upper(n.neighborhood)
+        where n.csa = ? and list_contains(?, upper(regexp_replace(trim(placed.description), '\s+', ' ', 'g')))
+          and placed.recordId not in (
+            select record_id from quarantine.calls_for_service where quarantine_reason <> 'duplicate_record_id')""",
+        [csa, drugs],
+    )
+    assert row[2] == counted > 0
+    n_days = (TEST_END - TEST_START).days + 1
+    assert row[3] == pytest.approx(1000 * counted / row[4] * 365.25 / n_days, abs=0.001)
+
+
 def test_marts_expose_no_patient_level_rows(built):
     path, _ = built
     columns = {

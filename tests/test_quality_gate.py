@@ -15,11 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestration.assets.raw import local_day_of_epoch_ms
+from orchestration import settings
+from orchestration.assets.publish import PUBLICATION_KEY
 from orchestration.checks import raw_checks
 from orchestration.demo.calls import generate_calls
 from orchestration.raw_tables import CALLS
+from orchestration.sql_rules import local_day_of_epoch_ms
 from orchestration.warehouse import replace_partitions
+from tests.conftest import run_in_location
 
 pytestmark = pytest.mark.slow
 DAY = date(2024, 3, 6)
@@ -60,10 +63,11 @@ def test_raw_checks_count_exactly_the_injected_faults(loaded):
     conn, bad = loaded
     n = len(bad)
     spec = raw_checks.CALLS_SPEC
-    box = raw_checks.CITY_BOX
+    min_lon, min_lat, max_lon, max_lat = settings.city_extent()
+    m = float(settings.dbt_vars()["city_box_margin_deg"])
     points = bad.dropna(subset=["latitude"])
-    inside = points["latitude"].between(box["min_lat"], box["max_lat"]) & points["longitude"].between(
-        box["min_lon"], box["max_lon"]
+    inside = points["latitude"].between(min_lat - m, max_lat + m) & points["longitude"].between(
+        min_lon - m, max_lon + m
     )
     outside = points[~inside]
     window = raw_checks.check_timestamps_in_window(conn, spec)
@@ -129,7 +133,7 @@ def test_volume_check_flags_a_day_far_from_its_weekday_median(tmp_path):
 
 def test_a_corrupted_partition_is_quarantined_with_reasons_and_reconciles(warehouse_copy, session_instance):
     from orchestration.assets.dbt import warehouse_dbt_models
-    from orchestration.definitions import build_definitions
+    from orchestration.definitions import defs
 
     def reasons(day):
         with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
@@ -159,7 +163,7 @@ def test_a_corrupted_partition_is_quarantined_with_reasons_and_reconciles(wareho
             'P9' as priority, _source_row + 4000000 as _source_row)
             from raw.calls_for_service where {clean_row} order by recordId limit 2""")
     result = dg.materialize(
-        [warehouse_dbt_models], resources=build_definitions().resources, instance=session_instance, raise_on_error=False
+        [warehouse_dbt_models], resources=defs.resources, instance=session_instance, raise_on_error=False
     )
     assert result.success
     after = reasons(DAY)
@@ -185,12 +189,10 @@ def test_a_corrupted_partition_is_quarantined_with_reasons_and_reconciles(wareho
 
 
 def test_a_failing_blocking_check_prevents_publish(warehouse_copy, session_instance, monkeypatch):
-    import orchestration.assets.raw as raw_module
-    from orchestration.assets.publish import serving_path, serving_publication
-    from orchestration.definitions import build_definitions
+    import orchestration.demo.calls as demo_calls
     from orchestration.run_all import run_range
 
-    serving = serving_path()
+    serving = settings.serving_path()
     checksum, publication = _sha256(serving), _publication(serving)
 
     def corrupted(start, end, seed):
@@ -198,7 +200,7 @@ def test_a_failing_blocking_check_prevents_publish(warehouse_copy, session_insta
         frame.loc[frame.index[::10], ["latitude", "longitude"]] = [0.0, 0.0]  # 10% impossible points
         return frame
 
-    monkeypatch.setattr(raw_module, "generate_calls", corrupted)
+    monkeypatch.setattr(demo_calls, "generate_calls", corrupted)
     result = run_range(DAY, DAY, instance=session_instance)
     assert not result.success
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
@@ -211,9 +213,7 @@ def test_a_failing_blocking_check_prevents_publish(warehouse_copy, session_insta
     assert _sha256(serving) == checksum and _publication(serving) == publication
 
     # publishing on its own is refused too, naming the failed check
-    alone = dg.materialize(
-        [serving_publication], resources=build_definitions().resources, instance=session_instance, raise_on_error=False
-    )
+    alone = run_in_location([PUBLICATION_KEY], session_instance)
     assert not alone.success
     error = alone.get_step_failure_events()[0].event_specific_data.error
     assert "blocking check(s) did not pass" in error.message + (error.cause.message if error.cause else "")
@@ -244,19 +244,16 @@ READER = textwrap.dedent("""
 
 
 def test_a_reader_never_sees_a_half_published_state(warehouse_copy, session_instance, tmp_path):
-    from orchestration.assets.publish import serving_path, serving_publication
-    from orchestration.definitions import build_definitions
     from orchestration.run_all import run_range
 
-    serving = serving_path()
+    serving = settings.serving_path()
     stop, out = tmp_path / "stop", tmp_path / "reader.json"
     reader = subprocess.Popen([sys.executable, "-c", READER, str(serving), str(stop), str(out)])
     try:
         time.sleep(1.0)
         assert run_range(date(2024, 3, 10), date(2024, 3, 12), instance=session_instance).success
-        resources = build_definitions().resources
         for _ in range(3):
-            assert dg.materialize([serving_publication], resources=resources, instance=session_instance).success
+            assert run_in_location([PUBLICATION_KEY], session_instance).success
         time.sleep(0.5)
     finally:
         stop.touch()
@@ -268,9 +265,7 @@ def test_a_reader_never_sees_a_half_published_state(warehouse_copy, session_inst
 
 
 def test_publication_metadata_describes_what_was_published(built):
-    from orchestration.assets.publish import serving_path
-
-    with duckdb.connect(str(serving_path()), read_only=True) as conn:
+    with duckdb.connect(str(settings.serving_path()), read_only=True) as conn:
         pub = conn.execute("select git_commit, partitions, row_counts, check_results from meta.publication").fetchone()
         schemas = {s for (s,) in conn.execute("select distinct table_schema from information_schema.tables").fetchall()}
     git, partitions, counts, checks = pub[0], json.loads(pub[1]), json.loads(pub[2]), json.loads(pub[3])
@@ -285,7 +280,7 @@ def test_publication_metadata_describes_what_was_published(built):
         )
     assert schemas == {"marts", "meta"}  # no raw, staging, restricted or quarantine rows
     assert len(checks) > 50 and all(c["passed"] for c in checks if c["blocking"])
-    parquet = serving_path().parent / "parquet" / "mart_csa_profile.parquet"
+    parquet = settings.serving_path().parent / "parquet" / "mart_csa_profile.parquet"
     assert len(pd.read_parquet(parquet)) == counts["mart_csa_profile"]
 
 

@@ -130,3 +130,31 @@ def test_real_reference_assets_load_the_shared_files(real_env, tmp_path):
     ]
     assert len(matched) >= 265 and all(a == b for a, b in matched)
     assert set(hoods["csa"]) | {"Baltimore City"} == health_csas
+
+
+def test_the_vital_signs_indicators_the_marts_use_exist_in_bnias_file(real_env, tmp_path):
+    """The indicator names in dbt var `vital_signs_indicators` are BNIA's own column headers, and
+    the loaded long table holds their values for every CSA as the file gives them."""
+    from orchestration import settings
+    from orchestration.assets.reference import raw_boundaries, raw_vital_signs
+
+    path = shared_file("data", "health", "bnia_vital_signs_2017_by_csa.csv")
+    wide = pd.read_csv(path, encoding="utf-8-sig")
+    wanted = settings.dbt_vars()["vital_signs_indicators"]
+    assert set(wanted.values()) <= set(wide.columns)
+    db = tmp_path / "vs.duckdb"
+    result = dg.materialize(
+        [raw_boundaries, raw_vital_signs],
+        resources={"duckdb": DuckDBResource(database=str(db))},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    row = wide[wide["CSA2010"] == "Canton"].iloc[0]
+    with duckdb.connect(str(db), read_only=True) as conn:
+        loaded = dict(
+            conn.execute(
+                "select indicator, value from raw.vital_signs where CSA = 'Canton' and list_contains(?, indicator)",
+                [list(wanted.values())],
+            ).fetchall()
+        )
+    assert loaded == pytest.approx({name: float(row[name]) for name in wanted.values()})

@@ -10,10 +10,14 @@ import pytest
 from werkzeug import Response
 
 from orchestration.demo.naloxone import cluster_for_day
+from orchestration.resources import AlertStore
 from orchestration.sources.http import RetryPolicy
 from tests.conftest import TEST_END
 
 pytestmark = pytest.mark.slow
+
+
+SENSOR_RESOURCES = {"alerts": AlertStore()}  # its path: ALERTS_DB, set by the test
 
 
 def _q(path, sql, params=None):
@@ -69,6 +73,30 @@ def test_ears_alerts_cover_every_csa_and_the_city(built):
         [TEST_END],
     )[0][0]
     assert citywide == {"C1": nonfatal, "C2": nonfatal, "C3": nonfatal}
+
+
+def test_surveillance_tables_are_assets_with_their_declared_columns(built):
+    from orchestration.assets.surveillance import overdose_surveillance
+    from orchestration.surveillance.tables import SURVEILLANCE_TABLES
+
+    path, _ = built
+    assert {k.path[0] + "." + k.path[1] for k in overdose_surveillance.keys} == {
+        t.qualified for t in SURVEILLANCE_TABLES
+    }
+    for table in SURVEILLANCE_TABLES:
+        spec = overdose_surveillance.specs_by_key[dg.AssetKey(table.path)]
+        documented = {c.name: c.description for c in spec.metadata["dagster/column_schema"].columns}
+        built_columns = [
+            c
+            for (c,) in _q(
+                path,
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+                "order by ordinal_position",
+                [table.schema, table.name],
+            )
+        ]
+        assert built_columns == list(documented) and all(documented.values()), table.qualified
+        assert spec.description
 
 
 def test_outreach_marts_carry_no_patient_points_or_demographics(built):
@@ -133,7 +161,7 @@ def test_spike_notifications_go_out_once_per_state_even_across_restarts(httpserv
     monkeypatch.setenv("ALERTS_DB", str(tmp_path / "alerts.duckdb"))
 
     def tick(instance, cursor):
-        with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=SENSOR_RESOURCES) as context:
             overdose_spike_sensor(context)
             return context.cursor
 
@@ -186,14 +214,14 @@ def test_a_webhook_that_refuses_the_alert_is_not_retried(httpserver):
 def test_consecutive_analysis_days_follow_an_ongoing_spike(warehouse_copy, session_instance):
     """Partitions are analysis days: the demo outbreak active on 2024-03-12 and 2024-03-13 is
     reported as new on the first day and as the same, ongoing cluster on the second."""
-    from orchestration.assets.surveillance import overdose_clusters
-    from orchestration.definitions import build_definitions
+    from orchestration.assets.surveillance import overdose_surveillance
+    from orchestration.definitions import defs
 
-    resources = build_definitions().resources
+    resources = defs.resources
     assert cluster_for_day(TEST_END.replace(day=12)) and cluster_for_day(TEST_END.replace(day=13))
     for day in ("2024-03-12", "2024-03-13"):
         assert dg.materialize(
-            [overdose_clusters], partition_key=day, resources=resources, instance=session_instance
+            [overdose_surveillance], partition_key=day, resources=resources, instance=session_instance
         ).success
     rows = _q(
         warehouse_copy,

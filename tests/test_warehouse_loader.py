@@ -6,9 +6,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from orchestration.assets.raw import local_day_of_epoch_ms
 from orchestration.demo.calls import generate_calls
 from orchestration.raw_tables import CALLS
+from orchestration.sql_rules import local_day_of_epoch_ms
 from orchestration.warehouse import LoadError, replace_partitions
 
 

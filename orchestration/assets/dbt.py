@@ -7,19 +7,18 @@ from typing import Any
 import dagster as dg
 import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_duckdb import DuckDBResource
 
 from orchestration import settings
 from orchestration.partitions import WRITER_POOL
 
-dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
 
-
-def manifest_is_stale() -> bool:
+def manifest_is_stale(project: DbtProject) -> bool:
     """True when the manifest is missing or older than any file of the dbt project."""
-    if not dbt_project.manifest_path.exists():
+    if not project.manifest_path.exists():
         return True
-    built = dbt_project.manifest_path.stat().st_mtime
-    root = settings.DBT_PROJECT_DIR
+    built = project.manifest_path.stat().st_mtime
+    root = project.project_dir
     sources = [
         root / "dbt_project.yml",
         *[p for d in ("models", "macros", "seeds", "tests") for p in (root / d).rglob("*")],
@@ -27,15 +26,23 @@ def manifest_is_stale() -> bool:
     return any(p.is_file() and p.stat().st_mtime > built for p in sources)
 
 
-dbt_project.prepare_if_dev()
-if manifest_is_stale():
-    # Outside `dagster dev` (make run, tests, CI) parse so the manifest matches the project.
-    settings.export_warehouse_env()
-    subprocess.run(
-        [settings.dbt_executable(), "parse", "--quiet", "--profiles-dir", str(settings.DBT_PROJECT_DIR)],
-        cwd=settings.DBT_PROJECT_DIR,
-        check=True,
-    )
+def prepare_manifest(project: DbtProject) -> None:
+    """`dbt parse` when the manifest is missing or older than any file of the project.
+
+    Instead of `DbtProject.prepare_if_dev`, which runs `dbt` from PATH: `.venv/bin/dagster dev`
+    without an activated virtualenv has none. This runs the dbt installed beside this Python,
+    in `dagster dev` and outside it (make run, tests, CI) alike.
+    """
+    if manifest_is_stale(project):
+        subprocess.run(
+            [settings.dbt_executable(), "parse", "--quiet", "--profiles-dir", str(project.profiles_dir)],
+            cwd=project.project_dir,
+            check=True,
+        )
+
+
+dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
+prepare_manifest(dbt_project)
 
 # dbt folder (first level under models/, or the schema for nested ones) -> Dagster asset group
 _GROUPS = {"staging": "staging", "intermediate": "intermediate", "quarantine": "quarantine"}
@@ -65,14 +72,14 @@ class WarehouseTranslator(DagsterDbtTranslator):
         return _GROUPS.get(folder or "", "marts")
 
 
-def relation_row_counts(relations: dict[str, str]) -> dict[str, int]:
+def relation_row_counts(database: str, relations: dict[str, str]) -> dict[str, int]:
     """Row counts of `{unique_id: schema.table}` read after dbt has closed the database.
 
     DuckDB admits one writing process: counting while dbt still runs would fail on the lock,
     so the counts are taken once dbt has finished.
     """
     counts: dict[str, int] = {}
-    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
+    with duckdb.connect(database, read_only=True) as conn:
         for unique_id, relation in relations.items():
             try:
                 counts[unique_id] = conn.execute(f"select count(*) from {relation}").fetchone()[0]
@@ -81,10 +88,12 @@ def relation_row_counts(relations: dict[str, str]) -> dict[str, int]:
     return counts
 
 
-def with_failure_examples(result: dg.AssetCheckResult, relation: str, limit: int = 5) -> dg.AssetCheckResult:
+def with_failure_examples(
+    database: str, result: dg.AssetCheckResult, relation: str, limit: int = 5
+) -> dg.AssetCheckResult:
     """A failed dbt test's result with the first failing rows (stored by `store_failures`)."""
     try:
-        with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
+        with duckdb.connect(database, read_only=True) as conn:
             cursor = conn.execute(f"select * from {relation} limit {limit}")
             names = [d[0] for d in cursor.description]
             examples = [dict(zip(names, map(str, row), strict=True)) for row in cursor.fetchall()]
@@ -105,9 +114,10 @@ def with_failure_examples(result: dg.AssetCheckResult, relation: str, limit: int
     dagster_dbt_translator=WarehouseTranslator(),
     pool=WRITER_POOL,
 )
-def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+def warehouse_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource
+) -> Iterator[Any]:
     """`dbt build` of the selected models: seeds, models and their tests, in dependency order."""
-    settings.export_warehouse_env()
     invocation = dbt.cli(["build"], context=context, raise_on_error=False)
     events = list(invocation.stream())
     manifest = invocation.manifest
@@ -116,7 +126,7 @@ def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource)
         for uid, node in manifest["nodes"].items()
         if node["resource_type"] in ("model", "seed")
     }
-    counts = relation_row_counts(relations) if events else {}
+    counts = relation_row_counts(duckdb.database, relations) if events else {}
     failures = {
         uid: node["relation_name"]
         for uid, node in manifest["nodes"].items()
@@ -128,7 +138,7 @@ def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource)
         if isinstance(event, dg.Output) and uid in counts:
             yield event.with_metadata({**event.metadata, "dagster/row_count": counts[uid]})
         elif isinstance(event, dg.AssetCheckResult) and not event.passed and uid in failures:
-            yield with_failure_examples(event, failures[uid])
+            yield with_failure_examples(duckdb.database, event, failures[uid])
         else:
             yield event
     if not invocation.is_successful():

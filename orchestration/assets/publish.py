@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,15 +20,16 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from orchestration import settings
-from orchestration.assets.dbt import warehouse_dbt_models
 from orchestration.partitions import WRITER_POOL
+from orchestration.resources import ServingStore
 
 PUBLISHED_SCHEMA = "marts"  # BI sees the marts, never raw, staging, restricted or quarantine rows
+PUBLICATION_KEY = dg.AssetKey(["serving", "publication"])
 
 
-def serving_path() -> Path:
-    raw = os.environ.get("SERVING_DB") or str(settings.PROJECT_ROOT / "data" / "serving" / "warehouse.duckdb")
-    return Path(raw).expanduser().resolve()
+def published_keys(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetKey]:
+    """What is published: every asset whose key starts with the published schema."""
+    return sorted({key for a in assets for key in a.keys if key.path[0] == PUBLISHED_SCHEMA}, key=str)
 
 
 def git_commit() -> str:
@@ -45,48 +47,54 @@ def git_commit() -> str:
         ).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return os.environ.get("GIT_COMMIT", "unknown")
+        return settings.git_commit_fallback()
 
 
 class PublishRefused(dg.Failure):
     """Publishing would expose data that did not pass its blocking checks."""
 
 
-def audit_checks(context: dg.AssetExecutionContext) -> list[dict]:
-    """The latest result of every check on the assets upstream of this one; refuse on a blocking failure.
+def checks_upstream(assets: Sequence[dg.AssetsDefinition], targets: list[dg.AssetKey]) -> list[dg.AssetCheckSpec]:
+    """Every check (with its blocking flag) on `targets` and on everything upstream of them."""
+    parents: dict[dg.AssetKey, set[dg.AssetKey]] = {}
+    for a in assets:
+        for key, deps in a.asset_deps.items():
+            parents.setdefault(key, set()).update(deps)
+    ancestors, todo = set(), list(targets)
+    while todo:
+        key = todo.pop()
+        if key not in ancestors:
+            ancestors.add(key)
+            todo.extend(parents.get(key, ()))
+    specs = {spec.key: spec for a in assets for spec in a.check_specs if spec.asset_key in ancestors}
+    return sorted(specs.values(), key=lambda s: (s.asset_key.to_user_string(), s.name))
+
+
+def audit_checks(context: dg.AssetExecutionContext, specs: list[dg.AssetCheckSpec]) -> list[dict]:
+    """The latest result of every check in `specs`; refuse on a blocking failure.
 
     A blocking check (dbt `error` severity, blocking Python checks) that failed, or never ran,
-    stops the publication. Warnings are published with the data, in `meta.publication`.
+    stops the publication. Warnings are published with the data, in `meta.publication`. The
+    checks are those of the whole code location upstream of the marts, not only the run's
+    selection, so a run that selects only the publication is audited against everything too.
     """
-    # the whole code location's graph, so a run that selects only this asset is audited too
-    from orchestration.definitions import defs
-
-    graph = defs.resolve_asset_graph()
-    ancestors = graph.get_ancestor_asset_keys(context.asset_key)
-    check_keys = [k for k in graph.asset_check_keys if k.asset_key in ancestors]
-    records = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
+    if not specs:
+        raise PublishRefused("no checks upstream of the publication: nothing could be audited")
+    records = context.instance.event_log_storage.get_latest_asset_check_execution_by_key([s.key for s in specs])
     results, refusals = [], []
-    for key in sorted(check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
-        spec = graph.get_check_spec(key)
-        record = records.get(key)
+    for spec in specs:
+        record = records.get(spec.key)
         # a check planned in a run that failed before it ran has a record but no evaluation
         finished = record is not None and record.status.value in ("SUCCEEDED", "FAILED")
         evaluation = record.evaluation if finished else None
         passed = getattr(evaluation, "passed", None)
         severity = evaluation.severity.value if evaluation is not None else None
+        asset = spec.asset_key.to_user_string()
         results.append(
-            {
-                "asset": key.asset_key.to_user_string(),
-                "check": key.name,
-                "passed": passed,
-                "severity": severity,
-                "blocking": spec.blocking,
-            }
+            {"asset": asset, "check": spec.name, "passed": passed, "severity": severity, "blocking": spec.blocking}
         )
         if spec.blocking and passed is not True:
-            refusals.append(
-                f"{key.asset_key.to_user_string()}:{key.name} ({'never ran' if passed is None else 'failed'})"
-            )
+            refusals.append(f"{asset}:{spec.name} ({'never ran' if passed is None else 'failed'})")
     if refusals:
         raise PublishRefused(
             f"{len(refusals)} blocking check(s) did not pass; the serving database was not changed",
@@ -95,20 +103,35 @@ def audit_checks(context: dg.AssetExecutionContext) -> list[dict]:
     return results
 
 
-@dg.asset(
-    key=["serving", "publication"],
-    group_name="publish",
-    pool=WRITER_POOL,
-    # every dbt model published (schema marts), and surveillance's marts: derived, so a new mart
-    # is always built before it is published
-    deps=[key for key in warehouse_dbt_models.keys if key.path[0] == PUBLISHED_SCHEMA]
-    + [dg.AssetKey(["surveillance", "overdose_clusters"])],
-    kinds={"duckdb", "parquet"},
-    description="The audited marts, published to the read-only serving database and Parquet for BI.",
-)
-def serving_publication(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    checks = audit_checks(context)
-    target = serving_path()
+def build_serving_publication(audited: Sequence[dg.AssetsDefinition]) -> dg.AssetsDefinition:
+    """The publication asset over `audited` (every asset and check definition of the code location).
+
+    It depends on the published marts (`published_keys`), so a new mart is always built before
+    it is published, and audits every check upstream of them.
+    """
+    marts = published_keys(audited)
+    specs = checks_upstream(audited, marts)
+
+    @dg.asset(
+        key=PUBLICATION_KEY,
+        group_name="publish",
+        pool=WRITER_POOL,
+        deps=marts,
+        kinds={"duckdb", "parquet"},
+        description="The audited marts, published to the read-only serving database and Parquet for BI.",
+    )
+    def serving_publication(
+        context: dg.AssetExecutionContext, duckdb: DuckDBResource, serving: ServingStore
+    ) -> dg.MaterializeResult:
+        return publish(context, duckdb, serving.database(), audit_checks(context, specs))
+
+    return serving_publication
+
+
+def publish(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, target: Path, checks: list[dict]
+) -> dg.MaterializeResult:
+    """Write a new serving file and Parquet folder of the audited marts and switch to them."""
     target.parent.mkdir(parents=True, exist_ok=True)
     publication_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     building = target.with_name(f".{target.name}.{publication_id}.building")

@@ -4,7 +4,7 @@ Daily assets load a whole partition range per run: `make run` loads its two-plus
 generator call and one transaction, and a backfill runs 31 days at a time instead of a run a day.
 """
 
-from datetime import date, timedelta
+from datetime import date
 
 import dagster as dg
 import pandas as pd
@@ -12,21 +12,14 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from orchestration import settings
-from orchestration.demo.calls import generate_calls
-from orchestration.demo.naloxone import generate_naloxone
-from orchestration.partitions import WRITER_POOL, daily_partitions
+from orchestration.partitions import WRITER_POOL, daily_partitions, partition_days
 from orchestration.raw_tables import CALLS, NALOXONE, RawTable
-from orchestration.sources import ems_inbox
+from orchestration.resources import EmsInbox
+from orchestration.source_config import SourceConfig, resolve_source
+from orchestration.sources import ems_inbox as ems_reports
 from orchestration.sources.arcgis import ArcGISCallsClient, LayerRegistry
+from orchestration.sql_rules import ems_incident_day, local_day_of_epoch_ms
 from orchestration.warehouse import partition_counts, replace_partitions
-
-
-class SourceConfig(dg.Config):
-    """Run-time choice of the feed's source; empty means the environment's setting."""
-
-    source: str | None = Field(
-        default=None, description="demo or real; defaults to <FEED>_SOURCE, then BALTIMORE_SOURCE, then demo"
-    )
 
 
 class CallsConfig(SourceConfig):
@@ -39,63 +32,34 @@ class CallsConfig(SourceConfig):
     max_workers: int = Field(default=4, description="pages fetched at once per layer")
 
 
-def resolve_source(feed: str, config: SourceConfig) -> str:
-    if config.source:
-        if config.source not in settings.SOURCE_CHOICES:
-            raise dg.Failure(f"source must be one of {settings.SOURCE_CHOICES}, got {config.source!r}")
-        return config.source
-    return settings.source_for(feed)
-
-
-def partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
-    """Inclusive first and last local day of the partitions this run materializes."""
-    window = context.partition_time_window
-    return window.start.date(), (window.end - timedelta(days=1)).date()
-
-
-def local_day_of_epoch_ms(epoch_ms: pd.Series) -> pd.Series:
-    """Local (America/New_York) calendar day of epoch-millisecond UTC instants."""
-    return (
-        pd.to_datetime(epoch_ms, unit="ms", utc=True)
-        .dt.tz_convert(settings.LOCAL_TZ)
-        .dt.tz_localize(None)
-        .dt.normalize()
-    )
-
-
 def fetch_real_calls(context: dg.AssetExecutionContext, config: CallsConfig, start: date, end: date) -> pd.DataFrame:
-    """Calls of start..end from Open Baltimore, a month at a time so a backfill logs its progress."""
+    """Calls of start..end from Open Baltimore, each with the local day it belongs to."""
     registry = LayerRegistry({int(year): path for year, path in config.layers.items()})
     client = ArcGISCallsClient(registry=registry, max_workers=config.max_workers)
-    frames = []
-    for layer, first, last in registry.slices(start, end):
-        month_start = first
-        while month_start <= last:
-            month_end = min(last, (month_start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1))
-            part = client.fetch_slice(layer, month_start, month_end)
-            # an unreadable timestamp cannot name its day: it stays with the slice's first day
-            # and reaches quarantine as unparseable_timestamp
-            days_ = local_day_of_epoch_ms(part["callDateTime"].astype("float64"))
-            part["_partition_date"] = days_.fillna(pd.Timestamp(month_start))
-            frames.append(part)
-            context.log.info(f"{layer}: {month_start}..{month_end} fetched {len(part):,} calls")
-            month_start = month_end + timedelta(days=1)
-    return pd.concat(frames, ignore_index=True)
+    frame = client.fetch(
+        start,
+        end,
+        progress=lambda layer, first, last, n: context.log.info(f"{layer}: {first}..{last} fetched {n:,} calls"),
+    )
+    # an unreadable timestamp cannot name its day: it stays with the window's first day and
+    # reaches quarantine as unparseable_timestamp
+    frame["_partition_date"] = local_day_of_epoch_ms(frame["callDateTime"]).fillna(pd.Timestamp(start))
+    return frame
 
 
 def load_ems_inbox(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, start: date, end: date
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, inbox: EmsInbox, start: date, end: date
 ) -> dg.MaterializeResult:
     """Load the newest report of each day in the window from EMS_INBOX_DIR, then archive them.
 
     Every report is read and validated before anything is written, so a malformed file fails
     the run with nothing loaded. Days without a report keep what they had.
     """
-    inbox = ems_inbox.inbox_dir()
-    reports = ems_inbox.reports_for_days(inbox, start, end)
+    folder = inbox.folder()
+    reports = ems_reports.reports_for_days(folder, start, end)
     frames = []
     for day, report in sorted(reports.items()):
-        frame = ems_inbox.read_report(report.path)
+        frame = ems_reports.read_report(report.path)
         frame["_partition_date"] = pd.Timestamp(day)
         frame["_source"] = report.path.name
         frames.append(frame)
@@ -106,15 +70,15 @@ def load_ems_inbox(
         else pd.DataFrame(columns=[*NALOXONE.source_columns, "_partition_date", "_source", "_source_row"])
     )
     if not reports:
-        context.log.warning(f"no EMS reports in {inbox} for {start}..{end}: nothing loaded")
+        context.log.warning(f"no EMS reports in {folder} for {start}..{end}: nothing loaded")
     with duckdb.get_connection() as conn:
         loaded = replace_partitions(conn, NALOXONE, frame, start, end, "real", days=sorted(reports))
-    archived = [str(ems_inbox.archive_report(inbox, r).relative_to(inbox)) for r in reports.values()]
+    archived = [str(ems_reports.archive_report(folder, r).relative_to(folder)) for r in reports.values()]
     return dg.MaterializeResult(
         metadata={
             "rows_loaded": loaded,
             "source": "real",
-            "inbox": str(inbox),
+            "inbox": str(folder),
             "reports": dg.MetadataValue.json({str(d): r.path.name for d, r in sorted(reports.items())}),
             "archived": dg.MetadataValue.json(archived),
         }
@@ -159,6 +123,8 @@ def raw_calls_for_service(
     start, end = partition_days(context)
     source = resolve_source("calls", config)
     if source == "demo":
+        from orchestration.demo.calls import generate_calls
+
         frame = generate_calls(start, end, settings.demo_seed())
         frame["_partition_date"] = local_day_of_epoch_ms(frame["callDateTime"])
         context.log.info(f"generated {len(frame):,} demo calls for {start}..{end}")
@@ -181,17 +147,19 @@ def raw_calls_for_service(
     ),
 )
 def raw_naloxone_administrations(
-    context: dg.AssetExecutionContext, config: SourceConfig, duckdb: DuckDBResource
+    context: dg.AssetExecutionContext, config: SourceConfig, duckdb: DuckDBResource, ems_inbox: EmsInbox
 ) -> dg.MaterializeResult:
     start, end = partition_days(context)
     source = resolve_source("ems", config)
     if source == "demo":
+        from orchestration.demo.naloxone import generate_naloxone
+
         frame = generate_naloxone(start, end, settings.demo_seed())
-        frame["_partition_date"] = pd.to_datetime(frame["Incident Date"], format="%m/%d/%Y")
+        frame["_partition_date"] = ems_incident_day(frame["Incident Date"])
         context.log.info(f"generated {len(frame):,} demo naloxone administrations for {start}..{end}")
         with duckdb.get_connection() as conn:
             return _load_result(conn, NALOXONE, frame, start, end, source)
-    return load_ems_inbox(context, duckdb, start, end)
+    return load_ems_inbox(context, duckdb, ems_inbox, start, end)
 
 
 raw_assets = [raw_calls_for_service, raw_naloxone_administrations]

@@ -14,27 +14,21 @@ import pandas as pd
 import shapely
 from dagster_duckdb import DuckDBResource
 
-from orchestration import settings
-from orchestration.assets.raw import SourceConfig, resolve_source
-from orchestration.demo.health import generate_health_indicators
-from orchestration.demo.reference import CSAS, POLICE_DISTRICTS, neighborhood_frame
+from orchestration import settings, sql_rules
 from orchestration.partitions import WRITER_POOL
 from orchestration.raw_tables import BOUNDARIES, HEALTH, NEIGHBORHOODS, VITAL_SIGNS, RawTable
-from orchestration.sources.files import read_bytes, setting
+from orchestration.source_config import SourceConfig, resolve_source
+from orchestration.sources.files import read_bytes
 from orchestration.sources.geography import (
     DISTRICT_CODES,
+    POLICE_DISTRICTS,
     PolygonLayer,
     canonical_csa_names,
-    dissolve,
     name_key,
-    voronoi_layer,
 )
 from orchestration.sources.health import read_nhp, read_vital_signs
 from orchestration.warehouse import replace_table
 
-# Baltimore City's extent (lon/lat), clipping the demo's Voronoi cells; the quality gate's box
-# (dbt vars city_*) is padded around it
-DEMO_CITY_EXTENT = (-76.7115, 39.1972, -76.5294, 39.3722)
 BOUNDARY_SETTINGS = {
     "csa": ("CSA_BOUNDARIES", "CSA2010", None),
     "neighborhood": ("NEIGHBORHOOD_BOUNDARIES", "name", None),
@@ -42,22 +36,10 @@ BOUNDARY_SETTINGS = {
 }
 
 
-def demo_layers() -> dict[str, PolygonLayer]:
-    hoods = neighborhood_frame()
-    layer = voronoi_layer(
-        list(hoods["neighborhood"]), hoods["latitude"].to_numpy(), hoods["longitude"].to_numpy(), DEMO_CITY_EXTENT
-    )
-    csas = dissolve(layer, list(hoods["csa"]))
-    districts = dissolve(layer, list(hoods["police_district"]))
-    codes = {v: k for k, v in POLICE_DISTRICTS.items()}
-    districts.codes = [codes[n] for n in districts.names]
-    return {"csa": csas, "neighborhood": layer, "police_district": districts}
-
-
 def real_layers() -> dict[str, PolygonLayer]:
     layers = {}
     for layer, (env, name_field, code_field) in BOUNDARY_SETTINGS.items():
-        layers[layer] = PolygonLayer.from_geojson(read_bytes(setting(env)), name_field, code_field)
+        layers[layer] = PolygonLayer.from_geojson(read_bytes(settings.file_location(env)), name_field, code_field)
     return layers
 
 
@@ -107,11 +89,14 @@ def load_layers(conn) -> dict[str, PolygonLayer]:
 def raw_boundaries(config: SourceConfig, duckdb: DuckDBResource) -> dg.MaterializeResult:
     source = resolve_source("health", config)
     if source == "demo":
+        from orchestration.demo.boundaries import demo_layers
+        from orchestration.demo.reference import CSAS
+
         layers = demo_layers()
         population = {c.name: c.population_2010 for c in CSAS}
     else:
         layers = real_layers()
-        features = json.loads(read_bytes(setting("CSA_BOUNDARIES")))["features"]
+        features = json.loads(read_bytes(settings.file_location("CSA_BOUNDARIES")))["features"]
         population = {f["properties"]["CSA2010"]: f["properties"].get("tpop10") for f in features}
     frame = boundary_frame(layers, population)
     return _store(duckdb, BOUNDARIES, frame, source, **{f"{k}_polygons": len(v.names) for k, v in layers.items()})
@@ -171,10 +156,12 @@ def neighborhoods_from_layers(
 def raw_neighborhoods(config: SourceConfig, duckdb: DuckDBResource) -> dg.MaterializeResult:
     source = resolve_source("health", config)
     if source == "demo":
+        from orchestration.demo.reference import neighborhood_frame
+
         frame = neighborhood_frame()
     else:
-        csa_xwalk = pd.read_csv(io.BytesIO(read_bytes(setting("NEIGHBORHOOD_CSA_CROSSWALK"))))
-        zip_xwalk = pd.read_csv(io.BytesIO(read_bytes(setting("ZIP_CSA_CROSSWALK"))))
+        csa_xwalk = pd.read_csv(io.BytesIO(read_bytes(settings.file_location("NEIGHBORHOOD_CSA_CROSSWALK"))))
+        zip_xwalk = pd.read_csv(io.BytesIO(read_bytes(settings.file_location("ZIP_CSA_CROSSWALK"))))
         with duckdb.get_connection() as conn:
             layers = load_layers(conn)
         frame = neighborhoods_from_layers(layers, csa_xwalk, zip_xwalk, _csa_population(duckdb))
@@ -198,10 +185,12 @@ def _csa_population(duckdb: DuckDBResource) -> dict[str, int]:
 def raw_csa_health_indicators(config: SourceConfig, duckdb: DuckDBResource) -> dg.MaterializeResult:
     source = resolve_source("health", config)
     if source == "demo":
+        from orchestration.demo.health import generate_health_indicators
+
         frame = generate_health_indicators(settings.demo_seed())
         frame["CSA_as_published"] = frame["CSA"]
     else:
-        frame = read_nhp(setting("NHP_INDICATORS"), list(_csa_population(duckdb)))
+        frame = read_nhp(settings.file_location("NHP_INDICATORS"), list(_csa_population(duckdb)))
     return _store(duckdb, HEALTH, frame, source)
 
 
@@ -211,25 +200,28 @@ def raw_csa_health_indicators(config: SourceConfig, duckdb: DuckDBResource) -> d
     pool=WRITER_POOL,
     kinds={"python", "duckdb"},
     deps=[raw_boundaries],
-    description="BNIA Vital Signs indicators by CSA, one row per CSA and indicator (empty in demo mode).",
+    description="BNIA Vital Signs indicators by CSA, one row per CSA and indicator (demo: the indicators used).",
 )
 def raw_vital_signs(config: SourceConfig, duckdb: DuckDBResource) -> dg.MaterializeResult:
     source = resolve_source("health", config)
     if source == "demo":
-        frame = pd.DataFrame(columns=list(VITAL_SIGNS.source_columns))
+        from orchestration.demo.health import generate_vital_signs
+
+        frame = generate_vital_signs(settings.demo_seed())
     else:
-        frame = read_vital_signs(setting("VITAL_SIGNS_INDICATORS"), list(_csa_population(duckdb)))
+        frame = read_vital_signs(settings.file_location("VITAL_SIGNS_INDICATORS"), list(_csa_population(duckdb)))
     return _store(duckdb, VITAL_SIGNS, frame, source)
 
 
-POINTS_SQL = """
+_EMS_LAT = sql_rules.coordinate('"Incident Location Latitude"')
+_EMS_LON = sql_rules.coordinate('"Incident Location Longitude"')
+POINTS_SQL = f"""
 select distinct latitude, longitude from raw.calls_for_service
 where nullif(trim(Neighborhood), '') is null and latitude is not null and longitude is not null
 union
-select distinct try_cast("Incident Location Latitude" as double), try_cast("Incident Location Longitude" as double)
+select distinct {_EMS_LAT}, {_EMS_LON}
 from raw.naloxone_administrations
-where try_cast("Incident Location Latitude" as double) is not null
-  and try_cast("Incident Location Longitude" as double) is not null
+where {_EMS_LAT} is not null and {_EMS_LON} is not null
 """
 
 

@@ -1,14 +1,13 @@
 """Daily overdose surveillance in the warehouse: the space-time scan and EARS alerts.
 
 Cases are non-fatal overdoses (patients who improved after naloxone) from the restricted fact
-table. Each analysis day writes its results into history tables keyed by `analysis_date`:
-`marts.mart_overdose_clusters` and `marts.mart_overdose_alerts` (outreach-facing: no patient
-points or demographics; a cluster's centre is rounded to ~100 m) and
-`restricted.overdose_cluster_locations` (the case locations of each cluster, to follow a
-cluster from one day to the next).
+table. Each analysis day writes its results into the history tables declared in
+`orchestration.surveillance.tables` (keyed by `analysis_date`), which are this asset's outputs:
+`marts/mart_overdose_clusters` and `marts/mart_overdose_alerts` (outreach-facing: no patient
+points or demographics) and `restricted/overdose_cluster_locations` (the case locations of each
+cluster, to follow a cluster from one day to the next).
 """
 
-import json
 from datetime import date, timedelta
 
 import dagster as dg
@@ -16,46 +15,48 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from orchestration.assets.raw import partition_days
-from orchestration.partitions import WRITER_POOL, daily_partitions
+from orchestration.partitions import WRITER_POOL, daily_partitions, partition_days
 from orchestration.surveillance.ears import THRESHOLDS, EarsParameters, ears
+from orchestration.surveillance.policy import POLICY
 from orchestration.surveillance.scan import ScanParameters, SpaceTimePermutationScan
+from orchestration.surveillance.tables import ALERTS, CLUSTER_LOCATIONS, CLUSTERS, SURVEILLANCE_TABLES, OutputTable
 from orchestration.warehouse import transaction
 
-CLUSTERS_KEY = dg.AssetKey(["surveillance", "overdose_clusters"])
+CLUSTERS_KEY = dg.AssetKey(CLUSTERS.path)
+SPIKE_CHECK = "no_active_overdose_spike"
+_SCAN = ScanParameters()
+_EARS = EarsParameters()
 
 
 class SurveillanceConfig(dg.Config):
-    study_days: int = Field(default=30, description="study period length, ending on the analysis date")
-    max_days: int = Field(default=7, description="longest time window (days)")
-    max_radius_km: float = Field(default=1.207, description="largest circle radius (0.75 mile)")
-    min_cases: int = Field(default=3, description="fewest cases in a reported cluster")
-    replications: int = Field(default=999, description="Monte Carlo replications")
-    spike_p: float = Field(default=0.05, description="p-value below which a cluster is a spike")
-    report_p: float = Field(default=0.4, description="clusters with p at or below this are reported for outreach")
-    seed: int = Field(default=20130101, description="Monte Carlo seed")
-    ears_min_sd: float = Field(default=0.5, description="floor of the EARS baseline standard deviation")
-    ears_min_count: int = Field(default=3, description="fewest events on a day for an EARS alert")
+    """Run-time surveillance settings; every default comes from ScanParameters, EarsParameters and POLICY."""
+
+    study_days: int = Field(default=POLICY.study_days, description="study period length, ending on the analysis date")
+    max_days: int = Field(default=_SCAN.max_days, description="longest time window (days)")
+    max_radius_km: float = Field(default=_SCAN.max_radius_km, description="largest circle radius (0.75 mile)")
+    max_share_of_cases: float = Field(
+        default=_SCAN.max_share_of_cases, description="largest share of cases in a circle"
+    )
+    min_cases: int = Field(default=_SCAN.min_cases, description="fewest cases in a reported cluster")
+    replications: int = Field(default=_SCAN.replications, description="Monte Carlo replications")
+    spike_p: float = Field(default=POLICY.spike_p, description="p-value below which a cluster is a spike")
+    report_p: float = Field(default=POLICY.report_p, description="clusters with p at or below this are reported")
+    seed: int = Field(default=_SCAN.seed, description="Monte Carlo seed")
+    ears_min_sd: float = Field(default=_EARS.min_sd, description="floor of the EARS baseline standard deviation")
+    ears_min_count: int = Field(default=_EARS.min_count, description="fewest events on a day for an EARS alert")
+
+    def scan_parameters(self) -> ScanParameters:
+        return ScanParameters.from_attributes(self)
 
 
-CLUSTER_COLUMNS = """analysis_date DATE, cluster_id VARCHAR, rank INTEGER, status VARCHAR, first_detected DATE,
-    days_active INTEGER, csas VARCHAR, neighborhoods VARCHAR, center_latitude DOUBLE, center_longitude DOUBLE,
-    radius_km DOUBLE, start_date DATE, end_date DATE, window_days INTEGER, locations INTEGER, observed INTEGER,
-    expected DOUBLE, observed_over_expected DOUBLE, llr DOUBLE, p_value DOUBLE, recurrence_interval_days DOUBLE,
-    is_spike BOOLEAN"""
-ALERT_COLUMNS = """analysis_date DATE, area VARCHAR, area_type VARCHAR, method VARCHAR, count INTEGER,
-    baseline_mean DOUBLE, baseline_sd DOUBLE, statistic DOUBLE, threshold DOUBLE, is_alert BOOLEAN"""
-
-
-def _replace_day(conn, table: str, columns: str, frame: pd.DataFrame, day: date) -> None:
-    schema = table.split(".")[0]
-    conn.execute(f"create schema if not exists {schema}")
-    conn.execute(f"create table if not exists {table} ({columns})")
+def _replace_day(conn, table: OutputTable, frame: pd.DataFrame, day: date) -> None:
+    conn.execute(f"create schema if not exists {table.schema}")
+    conn.execute(table.ddl())
     with transaction(conn):
-        conn.execute(f"delete from {table} where analysis_date = ?", [day])
+        conn.execute(f"delete from {table.qualified} where analysis_date = ?", [day])
         if len(frame):
             conn.register("incoming", frame)
-            conn.execute(f"insert into {table} by name select * from incoming")
+            conn.execute(f"insert into {table.qualified} by name select * from incoming")
             conn.unregister("incoming")
 
 
@@ -75,13 +76,7 @@ def scan_day(conn, day: date, config: SurveillanceConfig) -> tuple[pd.DataFrame,
     cases["location"] = cases["lat"].map("{:.4f}".format) + "," + cases["lon"].map("{:.4f}".format)
     locations = cases.drop_duplicates("location").reset_index(drop=True)
     index = {loc: i for i, loc in enumerate(locations["location"])}
-    params = ScanParameters(
-        max_days=config.max_days,
-        max_radius_km=config.max_radius_km,
-        min_cases=config.min_cases,
-        replications=config.replications,
-        seed=config.seed,
-    )
+    params = config.scan_parameters()
     result = SpaceTimePermutationScan(
         list(locations["location"]),
         locations["lat"].to_numpy(float),
@@ -127,15 +122,15 @@ def follow_clusters(conn, day: date, clusters: pd.DataFrame, members: pd.DataFra
     """A cluster sharing a location with one reported the day before continues it (same id)."""
     previous = pd.DataFrame()
     exists = conn.execute(
-        "select count(*) from information_schema.tables where table_schema = 'restricted' "
-        "and table_name = 'overdose_cluster_locations'"
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [CLUSTER_LOCATIONS.schema, CLUSTER_LOCATIONS.name],
     ).fetchone()[0]
     if exists:
         previous = conn.execute(
-            """
+            f"""
             select l.location, c.cluster_id, c.first_detected
-            from restricted.overdose_cluster_locations l
-            join marts.mart_overdose_clusters c using (analysis_date, rank)
+            from {CLUSTER_LOCATIONS.qualified} l
+            join {CLUSTERS.qualified} c using (analysis_date, rank)
             where l.analysis_date = ?""",
             [day - timedelta(days=1)],
         ).df()
@@ -192,27 +187,49 @@ def ears_day(conn, day: date, config: SurveillanceConfig) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@dg.asset(
-    key=CLUSTERS_KEY,
-    group_name="surveillance",
+def _table_spec(table: OutputTable, group: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key=table.path,
+        group_name=group,
+        description=table.description,
+        kinds={"python", "duckdb"},
+        deps=[
+            dg.AssetKey(["restricted", "fct_naloxone_administrations"]),
+            dg.AssetKey(["marts", "dim_geography"]),
+            dg.AssetKey(["marts", "mart_overdose_daily"]),
+        ],
+        metadata={
+            "dagster/column_schema": dg.TableSchema(
+                columns=[dg.TableColumn(c.name, c.type, description=c.description) for c in table.columns]
+            ),
+            "dagster/table_name": table.qualified,
+        },
+    )
+
+
+@dg.multi_asset(
+    name="overdose_surveillance",
+    specs=[
+        _table_spec(CLUSTERS, "surveillance"),
+        _table_spec(ALERTS, "surveillance"),
+        _table_spec(CLUSTER_LOCATIONS, "restricted"),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            SPIKE_CHECK,
+            asset=CLUSTERS_KEY,
+            blocking=False,
+            description="WARN while a spike (a cluster with p below the run's spike threshold) is active on the "
+            "newest analysis day of the run.",
+        )
+    ],
     pool=WRITER_POOL,
     # a partition is an analysis day: the study period ends on it; a backfill scans each day in turn
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[
-        dg.AssetKey(["restricted", "fct_naloxone_administrations"]),
-        dg.AssetKey(["marts", "dim_geography"]),
-        dg.AssetKey(["marts", "mart_overdose_daily"]),
-    ],
-    kinds={"python", "duckdb"},
-    description=(
-        "Prospective space-time permutation scan (SaTScan's method) and EARS C1-C3 on non-fatal "
-        "overdoses for the analysis day: writes marts.mart_overdose_clusters and mart_overdose_alerts."
-    ),
 )
-def overdose_clusters(
-    context: dg.AssetExecutionContext, config: SurveillanceConfig, duckdb: DuckDBResource
-) -> dg.MaterializeResult:
+def overdose_surveillance(context: dg.AssetExecutionContext, config: SurveillanceConfig, duckdb: DuckDBResource):
+    """Prospective space-time permutation scan (SaTScan's method) and EARS C1-C3 for each analysis day."""
     first, last = partition_days(context)
     day = first
     with duckdb.get_connection() as conn:
@@ -221,17 +238,17 @@ def overdose_clusters(
             if len(clusters):
                 clusters = follow_clusters(conn, day, clusters, members)
             alerts = ears_day(conn, day, config)
-            _replace_day(conn, "marts.mart_overdose_clusters", CLUSTER_COLUMNS, clusters, day)
-            _replace_day(
-                conn,
-                "restricted.overdose_cluster_locations",
-                "analysis_date DATE, rank INTEGER, location VARCHAR",
-                members,
-                day,
-            )
-            _replace_day(conn, "marts.mart_overdose_alerts", ALERT_COLUMNS, alerts, day)
+            _replace_day(conn, CLUSTERS, clusters, day)
+            _replace_day(conn, CLUSTER_LOCATIONS, members, day)
+            _replace_day(conn, ALERTS, alerts, day)
             context.log.info(f"{day}: {len(clusters)} cluster(s) reported")
             day += timedelta(days=1)
+        counts = {
+            table.name: conn.execute(
+                f"select count(*) from {table.qualified} where analysis_date between ? and ?", [first, last]
+            ).fetchone()[0]
+            for table in SURVEILLANCE_TABLES
+        }
     day = last  # the metadata (read by the spike sensor) describes the newest analysis day
     spikes = clusters[clusters["is_spike"]] if len(clusters) else clusters
     spike_list = [
@@ -253,41 +270,42 @@ def overdose_clusters(
     context.log.info(
         f"{day}: {len(clusters)} cluster(s) reported, {len(spike_list)} spike(s), {len(ears_alerts)} EARS alert(s)"
     )
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key=CLUSTERS_KEY,
         metadata={
             "analysis_date": str(day),
             "clusters_reported": len(clusters),
+            "dagster/row_count": counts[CLUSTERS.name],
             "spikes": dg.MetadataValue.json(spike_list),
+            "parameters": dg.MetadataValue.json(config.model_dump()),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=ALERTS.path,
+        metadata={
+            "analysis_date": str(day),
+            "dagster/row_count": counts[ALERTS.name],
             "ears_alerts": dg.MetadataValue.json(
                 ears_alerts[["area", "method", "count"]].to_dict("records") if len(ears_alerts) else []
             ),
-        }
+        },
     )
-
-
-@dg.asset_check(
-    asset=CLUSTERS_KEY,
-    name="no_active_overdose_spike",
-    blocking=False,
-    pool=WRITER_POOL,
-    description="WARN while a spike (cluster with p < 0.05) is active on the latest analysis day.",
-)
-def no_active_overdose_spike(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    with duckdb.get_connection() as conn:
-        spikes = conn.execute("""select cluster_id, status, csas, observed, round(expected, 2) as expected, p_value,
-                start_date, end_date from marts.mart_overdose_clusters
-            where analysis_date = (select max(analysis_date) from marts.mart_overdose_clusters) and is_spike
-            order by p_value""").df()
-    return dg.AssetCheckResult(
-        passed=spikes.empty,
+    # counts only: the locations themselves are restricted
+    yield dg.MaterializeResult(
+        asset_key=CLUSTER_LOCATIONS.path, metadata={"dagster/row_count": counts[CLUSTER_LOCATIONS.name]}
+    )
+    yield dg.AssetCheckResult(
+        asset_key=CLUSTERS_KEY,
+        check_name=SPIKE_CHECK,
+        passed=not spike_list,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
-            "failing_count": len(spikes),
-            "threshold": "p < 0.05",
-            "spikes": dg.MetadataValue.json(json.loads(spikes.to_json(orient="records", date_format="iso"))),
+            "analysis_date": str(day),
+            "failing_count": len(spike_list),
+            "threshold": f"p < {config.spike_p}",
+            "spikes": dg.MetadataValue.json(spike_list),
         },
     )
 
 
-surveillance_assets = [overdose_clusters]
-surveillance_checks = [no_active_overdose_spike]
+surveillance_assets = [overdose_surveillance]

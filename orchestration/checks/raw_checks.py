@@ -14,21 +14,9 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from orchestration import settings, sql_rules
 from orchestration.partitions import WRITER_POOL
 from orchestration.raw_tables import CALLS, NALOXONE, RawTable
-
-
-def _city_box() -> dict[str, float]:
-    """Baltimore City's extent, from the dbt project's vars: one definition for SQL and Python."""
-    import yaml
-
-    from orchestration import settings
-
-    variables = yaml.safe_load((settings.DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
-    return {k: float(variables[f"city_{k}"]) for k in ("min_lat", "max_lat", "min_lon", "max_lon")}
-
-
-CITY_BOX = _city_box()
 
 
 @dataclass(frozen=True)
@@ -59,9 +47,9 @@ def _nullif_blank(column: str) -> str:
 CALLS_SPEC = RawCheckSpec(
     table=CALLS,
     key='"recordId"',
-    local_time="cast(timezone('America/New_York', to_timestamp(\"callDateTime\" / 1000.0)) as timestamp)",
-    latitude='"latitude"',
-    longitude='"longitude"',
+    local_time=sql_rules.call_local_time('"callDateTime"'),
+    latitude=sql_rules.coordinate('"latitude"'),
+    longitude=sql_rules.coordinate('"longitude"'),
     null_thresholds={'"recordId"': 0.001, '"callDateTime"': 0.001, _nullif_blank('"description"'): 0.01},
     freshness_hours=6.0,
 )
@@ -71,13 +59,13 @@ NALOXONE_SPEC = RawCheckSpec(
     # several patients share an incident; an incident in two days' reports would be counted twice
     duplicate_key=_nullif_blank('"Incident Number"'),
     duplicate_when="count(distinct _partition_date) > 1",
-    local_time="cast(try_strptime(trim(\"Incident Date\"), ['%m/%d/%Y', '%Y-%m-%d', '%m/%d/%y']) as timestamp)",
-    latitude='try_cast("Incident Location Latitude" as double)',
-    longitude='try_cast("Incident Location Longitude" as double)',
+    local_time=f"cast({sql_rules.ems_date()} as timestamp)",
+    latitude=sql_rules.coordinate('"Incident Location Latitude"'),
+    longitude=sql_rules.coordinate('"Incident Location Longitude"'),
     null_thresholds={
         _nullif_blank('"Incident Number"'): 0.001,
         _nullif_blank('"Incident Date"'): 0.001,
-        'try_cast("Incident Location Latitude" as double)': 0.10,
+        sql_rules.coordinate('"Incident Location Latitude"'): 0.10,
     },
     max_outside_window_share=0.05,  # a report may carry a late entry from an earlier day
     freshness_hours=24.0,  # a day's report is dated, not timed: its newest incident is that day
@@ -150,15 +138,15 @@ def check_timestamps_in_window(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
 
 
 def check_coordinates_in_city(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
-    box = CITY_BOX
+    variables = settings.dbt_vars()
     return _share_outside(
         conn,
         f"select {spec.key}, {spec.latitude} as lat, {spec.longitude} as lon from {_latest(spec)} "
         f"where {spec.latitude} is not null and {spec.longitude} is not null",
-        f"lat not between {box['min_lat']} and {box['max_lat']} "
-        f"or lon not between {box['min_lon']} and {box['max_lon']}",
+        f"not {sql_rules.inside_city('lat', 'lon')}",
         spec.max_outside_city_share,
-        bounding_box=dg.MetadataValue.json(box),
+        city_extent=dg.MetadataValue.json(variables["city_extent"]),
+        margin_deg=float(variables["city_box_margin_deg"]),
     )
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from orchestration.demo.call_mix import DESCRIPTION_MIX, OVERDOSE_VARIANTS, PRIORITY_MIX, STREETS
-from orchestration.demo.reference import POLICE_DISTRICTS, neighborhood_frame, neighborhood_weights
+from orchestration.demo.reference import neighborhood_frame, neighborhood_weights
 from orchestration.demo.rhythms import (
     EPOCH_DAY,
     HOURLY_CALLS,
@@ -18,28 +18,8 @@ from orchestration.demo.rhythms import (
     random_local_times,
     seasonal,
 )
-
-# Attribute names exactly as the ArcGIS layers return them, then the point geometry.
-CALL_COLUMNS: tuple[str, ...] = (
-    "OBJECTID",
-    "recordId",
-    "callKey",
-    "callDateTime",
-    "priority",
-    "district",
-    "description",
-    "callNumber",
-    "incidentLocation",
-    "Neighborhood",
-    "PoliceDistrict",
-    "PolicePost",
-    "CouncilDistrict",
-    "Community_Statistical_Areas",
-    "Census_Tracts",
-    "ZIPCode",
-    "latitude",
-    "longitude",
-)
+from orchestration.raw_tables import CALL_COLUMNS
+from orchestration.sources.geography import POLICE_DISTRICTS
 
 CALLS_PER_DAY = 3500.0
 ODD_DISTRICTS = np.array(["TRU", "EVT", "HQ", ""])

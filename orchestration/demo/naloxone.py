@@ -23,24 +23,7 @@ from orchestration.demo.rhythms import (
     random_local_times,
     seasonal,
 )
-
-NALOXONE_COLUMNS: tuple[str, ...] = (
-    "Incident Date",
-    "Incident Number",
-    "Patient Age",
-    "Patient Gender",
-    "Patient Race (E6.12)",
-    "Incident Address",
-    "Primary Impression",
-    "Incident Location Latitude",
-    "Incident Location Longitude",
-    "Times : Arrived on Scene Time",
-    "Destination Code (E20.2)",
-    "Medication Administered (E18.3)",
-    "Medication Response - to Med (E18.7)",
-    "Medication Dosage (E18.5)",
-    "Destination Patient Disposition (E20.10)",
-)
+from orchestration.raw_tables import NALOXONE_COLUMNS
 
 RESPONSES = (("Improved", 0.78), ("Unchanged", 0.15), ("Worse", 0.03), ("Not Recorded", 0.04))
 GENDERS = (("Male", 0.69), ("Female", 0.30), ("Unknown", 0.01))

@@ -17,18 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-# legacy 911 `district` code -> `PoliceDistrict` name
-POLICE_DISTRICTS: dict[str, str] = {
-    "CD": "Central",
-    "ED": "Eastern",
-    "ND": "Northern",
-    "NE": "Northeastern",
-    "NW": "Northwestern",
-    "SD": "Southern",
-    "SE": "Southeastern",
-    "SW": "Southwestern",
-    "WD": "Western",
-}
+from orchestration.sources.geography import POLICE_DISTRICTS
 
 
 @dataclass(frozen=True)

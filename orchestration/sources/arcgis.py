@@ -9,9 +9,8 @@ across pages are dropped by OBJECTID, and the result must match `returnCountOnly
 from __future__ import annotations
 
 import logging
-import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -21,13 +20,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from orchestration.demo.calls import CALL_COLUMNS
+from orchestration import settings
+from orchestration.raw_tables import CALL_COLUMNS
 from orchestration.settings import LOCAL_TZ
 from orchestration.sources.http import RETRY_STATUS, JsonHttp, RetryableError, SourceError
 
 log = logging.getLogger(__name__)
-
-DEFAULT_BASE_URL = "https://services1.arcgis.com/UWYHeuuJISiGmgXx/ArcGIS/rest/services/"
 
 # Spellings seen across the yearly layers, keyed by the lower-cased name without separators.
 _ALIASES = {
@@ -143,7 +141,7 @@ def features_to_frame(features: list[dict[str, Any]]) -> pd.DataFrame:
 
 @dataclass
 class ArcGISCallsClient:
-    base_url: str = field(default_factory=lambda: os.environ.get("OPEN_BALTIMORE_ARCGIS_URL") or DEFAULT_BASE_URL)
+    base_url: str = field(default_factory=settings.arcgis_base_url)
     registry: LayerRegistry = field(default_factory=LayerRegistry)
     http: JsonHttp = field(default_factory=JsonHttp)
     max_workers: int = 4
@@ -225,7 +223,22 @@ class ArcGISCallsClient:
             )
         return frame.reset_index(drop=True)
 
-    def fetch(self, start: date, end: date) -> pd.DataFrame:
-        """Every call of the local days start..end, across layers."""
-        frames = [self.fetch_slice(layer, first, last) for layer, first, last in self.registry.slices(start, end)]
+    def fetch(
+        self, start: date, end: date, progress: Callable[[str, date, date, int], None] | None = None
+    ) -> pd.DataFrame:
+        """Every call of the local days start..end, across layers, a month at a time.
+
+        A month per query keeps each count and page run small, and `progress(layer, first,
+        last, calls)` is told after each, so a backfill logs how far it got.
+        """
+        frames = []
+        for layer, first, last in self.registry.slices(start, end):
+            month_start = first
+            while month_start <= last:
+                next_month = (month_start.replace(day=28) + timedelta(days=4)).replace(day=1)
+                month_end = min(last, next_month - timedelta(days=1))
+                frames.append(self.fetch_slice(layer, month_start, month_end))
+                if progress is not None:
+                    progress(layer, month_start, month_end, len(frames[-1]))
+                month_start = month_end + timedelta(days=1)
         return pd.concat(frames, ignore_index=True) if frames else features_to_frame([])

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from orchestration import settings
-from orchestration.demo.naloxone import NALOXONE_COLUMNS
+from orchestration.raw_tables import NALOXONE_COLUMNS
+from orchestration.sql_rules import ems_incident_day
 
 SUFFIXES = (".csv", ".xlsx")
 ARCHIVE = "archive"
@@ -29,11 +29,6 @@ ARCHIVE = "archive"
 
 class EmsFileError(ValueError):
     """A report that cannot be loaded; the message names the file and what is wrong."""
-
-
-def inbox_dir() -> Path:
-    raw = os.environ.get("EMS_INBOX_DIR") or str(settings.PROJECT_ROOT / "data" / "ems_inbox")
-    return Path(raw).expanduser().resolve()
 
 
 def _squash(name: str) -> str:
@@ -137,7 +132,7 @@ def report_day(path: Path, frame: pd.DataFrame | None = None) -> date:
     if named:
         return named
     frame = read_report(path) if frame is None else frame
-    parsed = pd.to_datetime(frame["Incident Date"], errors="coerce", format="mixed").dropna()
+    parsed = ems_incident_day(frame["Incident Date"]).dropna()
     if parsed.empty:
         raise EmsFileError(f"{path.name}: no date in the file name and no readable Incident Date")
     return Counter(parsed.dt.date).most_common(1)[0][0]

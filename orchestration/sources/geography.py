@@ -23,6 +23,18 @@ SNAP_METERS = 150.0
 # Degrees -> metres near Baltimore (39.3 N) for the snap distance test.
 M_PER_DEG_LAT = 111_000.0
 M_PER_DEG_LON = 111_000.0 * np.cos(np.radians(39.3))
+# legacy 911 `district` code -> `PoliceDistrict` name
+POLICE_DISTRICTS: dict[str, str] = {
+    "CD": "Central",
+    "ED": "Eastern",
+    "ND": "Northern",
+    "NE": "Northeastern",
+    "NW": "Northwestern",
+    "SD": "Southern",
+    "SE": "Southeastern",
+    "SW": "Southwestern",
+    "WD": "Western",
+}
 # 2023 police district abbreviations -> the legacy codes the 911 feed uses
 DISTRICT_CODES = {
     "CD": "CD",

@@ -11,7 +11,7 @@ import io
 
 import pandas as pd
 
-from orchestration.demo.health import HEALTH_COLUMNS
+from orchestration.raw_tables import HEALTH_COLUMNS
 from orchestration.sources.files import read_bytes
 from orchestration.sources.geography import canonical_csa_names
 

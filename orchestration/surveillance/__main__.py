@@ -11,8 +11,12 @@ from pathlib import Path
 from orchestration.surveillance.satscan_files import SatscanFileError, parse_date, read_cas, read_geo
 from orchestration.surveillance.scan import ScanParameters, SpaceTimePermutationScan
 
+DEFAULTS = ScanParameters()
 
-def main(argv: list[str] | None = None) -> int:
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI; every scan default comes from ScanParameters (the warehouse asset's defaults too)."""
+    d = DEFAULTS
     parser = argparse.ArgumentParser(prog="python -m orchestration.surveillance")
     sub = parser.add_subparsers(dest="command", required=True)
     cmd = sub.add_parser("scan", help="prospective space-time permutation scan on SaTScan .cas/.geo files")
@@ -20,15 +24,25 @@ def main(argv: list[str] | None = None) -> int:
     cmd.add_argument("--geo", required=True, help="coordinates file: location, latitude, longitude")
     cmd.add_argument("--start", required=True, help="study period start, YYYY/MM/DD")
     cmd.add_argument("--end", required=True, help="study period end, YYYY/MM/DD (windows end here)")
-    cmd.add_argument("--max-days", type=int, default=7, help="maximum temporal window (days)")
-    cmd.add_argument("--max-radius-km", type=float, default=1.207, help="maximum circle radius (km)")
-    cmd.add_argument("--max-share", type=float, default=0.5, help="maximum share of all cases in a circle")
-    cmd.add_argument("--min-cases", type=int, default=3, help="minimum cases in a cluster")
-    cmd.add_argument("--replications", type=int, default=999, help="Monte Carlo replications")
-    cmd.add_argument("--seed", type=int, default=12345, help="random seed")
-    cmd.add_argument("--workers", type=int, default=1, help="threads for the Monte Carlo")
+    cmd.add_argument("--max-days", type=int, default=d.max_days, help="maximum temporal window (days)")
+    cmd.add_argument("--max-radius-km", type=float, default=d.max_radius_km, help="maximum circle radius (km)")
+    cmd.add_argument(
+        "--max-share",
+        dest="max_share_of_cases",
+        type=float,
+        default=d.max_share_of_cases,
+        help="maximum share of cases in a circle",
+    )
+    cmd.add_argument("--min-cases", type=int, default=d.min_cases, help="minimum cases in a cluster")
+    cmd.add_argument("--replications", type=int, default=d.replications, help="Monte Carlo replications")
+    cmd.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    cmd.add_argument("--workers", type=int, default=d.workers, help="threads for the Monte Carlo")
     cmd.add_argument("--json", required=True, help="output file (clusters in rank order)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         start, end = parse_date(args.start), parse_date(args.end)
         if end < start:
@@ -38,15 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SatscanFileError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    params = ScanParameters(
-        max_days=args.max_days,
-        max_radius_km=args.max_radius_km,
-        max_share_of_cases=args.max_share,
-        min_cases=args.min_cases,
-        replications=args.replications,
-        seed=args.seed,
-        workers=args.workers,
-    )
+    params = ScanParameters.from_attributes(args)
     result = SpaceTimePermutationScan(
         geo.ids, geo.latitude, geo.longitude, case_location, case_day, start, end, params
     ).run()

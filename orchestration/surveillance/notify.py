@@ -1,6 +1,6 @@
 """Spike notifications: an `alerts` table and an optional JSON webhook.
 
-A notification goes out when a spike (cluster with p < 0.05) first appears, and again only
+A notification goes out when a spike (a cluster below the spike threshold) first appears, and again only
 when an ongoing spike gains cases. Each (cluster, observed cases) state is written once to
 the alerts table (`ALERTS_DB`, default `data/alerts.duckdb`, a file of its own so the sensor
 never competes with runs for the warehouse's write lock); a state already in the table is
@@ -10,7 +10,6 @@ never sent again, even if the sensor's cursor is lost.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +17,6 @@ from pathlib import Path
 import duckdb
 import requests
 
-from orchestration import settings
 from orchestration.sources.http import (
     RETRY_STATUS,
     RetriesExhausted,
@@ -28,11 +26,6 @@ from orchestration.sources.http import (
     parse_retry_after,
     with_retries,
 )
-
-
-def alerts_path() -> Path:
-    raw = os.environ.get("ALERTS_DB") or str(settings.PROJECT_ROOT / "data" / "alerts.duckdb")
-    return Path(raw).expanduser().resolve()
 
 
 @dataclass
@@ -63,9 +56,9 @@ def notifications_for(spikes: list[dict], notified: dict[str, int], analysis_dat
     return out
 
 
-def record(notification: Notification, path: Path | None = None) -> bool:
-    """Insert the alert; False when this state was already recorded (then nothing is sent)."""
-    path = path or alerts_path()
+def record(notification: Notification, path: Path) -> bool:
+    """Insert the alert into the alerts DuckDB at `path`; False when this state was already recorded
+    (then nothing is sent)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(path)) as conn:
         conn.execute("""create table if not exists alerts (alert_id varchar primary key, cluster_id varchar,
@@ -86,8 +79,8 @@ def record(notification: Notification, path: Path | None = None) -> bool:
     return bool(inserted)
 
 
-def mark_sent(notification: Notification, status: str, path: Path | None = None) -> None:
-    with duckdb.connect(str(path or alerts_path())) as conn:
+def mark_sent(notification: Notification, status: str, path: Path) -> None:
+    with duckdb.connect(str(path)) as conn:
         conn.execute("update alerts set webhook_status = ? where alert_id = ?", [status, notification.alert_id])
 
 

@@ -23,7 +23,7 @@ cumulative sum over every centre's sorted neighbours.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
 
 import numpy as np
@@ -41,9 +41,16 @@ class ScanParameters:
     max_share_of_cases: float = 0.5
     min_cases: int = 3
     replications: int = 999
-    seed: int = 12345
+    seed: int = 20130101
     workers: int = 1  # threads for the Monte Carlo (numpy releases the GIL)
     batch: int = 64  # replicates computed at once
+
+    @classmethod
+    def from_attributes(cls, source: object) -> ScanParameters:
+        """Parameters from any object with attributes of the same names (run config, CLI arguments);
+        what it lacks keeps the default."""
+        defaults = cls()
+        return cls(**{f.name: getattr(source, f.name, getattr(defaults, f.name)) for f in fields(cls)})
 
 
 @dataclass

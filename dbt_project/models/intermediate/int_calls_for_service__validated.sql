@@ -2,17 +2,21 @@
 -- table (NULL when it can). The feed's neighborhood wins; a call without one takes the
 -- neighborhood its point falls in. Of rows sharing a record id, the most recently loaded
 -- one is kept; the others are duplicates.
-with ranked as (
+with calls as (
+    select * from {{ ref('stg_open_baltimore__calls_for_service') }}
+),
+
+points as (
+    select * from {{ ref('stg_geography__point_assignments') }}
+),
+
+ranked as (
     select
         *,
         row_number() over (
             partition by record_id order by loaded_at desc, partition_date desc, source_row
         ) as record_rank
-    from {{ ref('stg_open_baltimore__calls_for_service') }}
-),
-
-points as (
-    select * from {{ ref('stg_geography__point_assignments') }}
+    from calls
 )
 
 select

@@ -2,7 +2,7 @@
 -- reason it cannot enter the fact table (NULL when it can). Surveillance needs a usable
 -- point, so rows without one are quarantined rather than counted in an unknown place.
 with administrations as (
-    select * from {{ ref('stg_ems__naloxone_administrations') }}
+    select * from {{ ref('stg_bchd_ems__naloxone_administrations') }}
 ),
 
 points as (

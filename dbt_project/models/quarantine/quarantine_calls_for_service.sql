@@ -1,5 +1,9 @@
 {{ config(alias='calls_for_service') }}
 -- Calls that could not enter fct_calls_for_service, with the reason and the load partition.
+with validated as (
+    select * from {{ ref('int_calls_for_service__validated') }}
+)
+
 select
     partition_date,
     quarantine_reason,
@@ -12,5 +16,5 @@ select
     source_row,
     load_source,
     loaded_at
-from {{ ref('int_calls_for_service__validated') }}
+from validated
 where quarantine_reason is not null

@@ -1,6 +1,10 @@
 {{ config(alias='naloxone_administrations') }}
 -- Naloxone administrations that could not enter the fact table, with the reason and the
 -- load partition. Quarantine is restricted like raw: it keeps what the report said.
+with validated as (
+    select * from {{ ref('int_naloxone_administrations__located') }}
+)
+
 select
     partition_date,
     quarantine_reason,
@@ -10,5 +14,5 @@ select
     source_row,
     load_source,
     loaded_at
-from {{ ref('int_naloxone_administrations__located') }}
+from validated
 where quarantine_reason is not null

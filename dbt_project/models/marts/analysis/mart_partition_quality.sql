@@ -1,27 +1,51 @@
 -- Per load partition and table: raw rows, rows in the fact table and rows quarantined, by reason.
 -- Counts only, so BI can show what each day held back without exposing the rows.
-with raw_rows as (
+with raw_calls as (
+    select * from {{ source('open_baltimore', 'calls_for_service') }}
+),
+
+raw_naloxone as (
+    select * from {{ source('bchd_ems', 'naloxone_administrations') }}
+),
+
+call_facts as (
+    select * from {{ ref('fct_calls_for_service') }}
+),
+
+naloxone_facts as (
+    select * from {{ ref('fct_naloxone_administrations') }}
+),
+
+quarantined_calls as (
+    select * from {{ ref('quarantine_calls_for_service') }}
+),
+
+quarantined_naloxone as (
+    select * from {{ ref('quarantine_naloxone_administrations') }}
+),
+
+raw_rows as (
     select 'calls_for_service' as table_name, _partition_date as partition_date, count(*) as raw_rows
-    from {{ source('raw', 'calls_for_service') }} group by all
+    from raw_calls group by all
     union all
     select 'naloxone_administrations', _partition_date, count(*)
-    from {{ source('raw', 'naloxone_administrations') }} group by all
+    from raw_naloxone group by all
 ),
 
 fact_rows as (
     select 'calls_for_service' as table_name, partition_date, count(*) as fact_rows
-    from {{ ref('fct_calls_for_service') }} group by all
+    from call_facts group by all
     union all
     select 'naloxone_administrations', partition_date, count(*)
-    from {{ ref('fct_naloxone_administrations') }} group by all
+    from naloxone_facts group by all
 ),
 
 quarantined as (
     select 'calls_for_service' as table_name, partition_date, quarantine_reason
-    from {{ ref('quarantine_calls_for_service') }}
+    from quarantined_calls
     union all
     select 'naloxone_administrations', partition_date, quarantine_reason
-    from {{ ref('quarantine_naloxone_administrations') }}
+    from quarantined_naloxone
 ),
 
 reasons as (

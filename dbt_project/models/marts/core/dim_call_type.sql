@@ -1,15 +1,19 @@
 -- Every normalized call description seen in the data, mapped through the call_type_mapping
 -- seed. Descriptions the seed does not list get category 'Unclassified' (counted in
 -- mart_call_type_coverage); calls with no description use the Unknown member ('-1').
-with descriptions as (
-    select description_normalized, min(description_raw) as example_raw_description
-    from {{ ref('int_calls_for_service__validated') }}
-    where description_normalized is not null
-    group by description_normalized
+with calls as (
+    select * from {{ ref('int_calls_for_service__validated') }}
 ),
 
 mapping as (
     select * from {{ ref('call_type_mapping') }}
+),
+
+descriptions as (
+    select description_normalized, min(description_raw) as example_raw_description
+    from calls
+    where description_normalized is not null
+    group by description_normalized
 )
 
 select

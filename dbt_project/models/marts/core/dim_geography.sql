@@ -1,5 +1,9 @@
 -- Neighborhood -> CSA -> ZIP and police district, plus the explicit Unknown member ('-1')
 -- for facts with no or an unrecognized neighborhood.
+with neighborhoods as (
+    select * from {{ ref('stg_reference__neighborhoods') }}
+)
+
 select
     {{ surrogate_key(['neighborhood_normalized']) }} as geography_key,
     neighborhood,
@@ -12,7 +16,7 @@ select
     longitude,
     population,
     false as is_unknown
-from {{ ref('stg_reference__neighborhoods') }}
+from neighborhoods
 
 union all
 

@@ -2,6 +2,14 @@
 with calls as (
     select * from {{ ref('int_calls_for_service__validated') }}
     where quarantine_reason is null
+),
+
+call_types as (
+    select * from {{ ref('dim_call_type') }}
+),
+
+geography as (
+    select * from {{ ref('dim_geography') }}
 )
 
 select
@@ -25,8 +33,8 @@ select
     calls.partition_date,
     1 as call_count
 from calls
-left join {{ ref('dim_call_type') }} as ct
+left join call_types as ct
     on calls.description_normalized = ct.description_normalized
-left join {{ ref('dim_geography') }} as geo
+left join geography as geo
     on calls.neighborhood_resolved = geo.neighborhood_normalized
     and not geo.is_unknown

@@ -3,6 +3,10 @@
 with administrations as (
     select * from {{ ref('int_naloxone_administrations__located') }}
     where quarantine_reason is null
+),
+
+geography as (
+    select * from {{ ref('dim_geography') }}
 )
 
 select
@@ -38,6 +42,6 @@ select
     a.partition_date,
     1 as administration_count
 from administrations as a
-left join {{ ref('dim_geography') }} as geo
+left join geography as geo
     on a.neighborhood_normalized = geo.neighborhood_normalized
     and not geo.is_unknown

@@ -1,4 +1,8 @@
 -- Health indicators by CSA, renamed to snake_case; the city total row is flagged, not removed.
+with source as (
+    select * from {{ source('bchd_nhp', 'csa_health_indicators') }}
+)
+
 select
     {{ clean_text('CSA') }} as csa,
     {{ clean_text('CSA_as_published') }} as csa_as_published,
@@ -10,4 +14,4 @@ select
     cast(HardshipIndex as double) as hardship_index,
     cast(LifeExpectancy as double) as life_expectancy,
     cast(DrugAlcoholMortalityRate as double) as drug_alcohol_mortality_per_10k
-from {{ source('raw', 'csa_health_indicators') }}
+from source

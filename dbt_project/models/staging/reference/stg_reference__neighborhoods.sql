@@ -1,4 +1,8 @@
 -- Neighborhood reference, cleaned; `neighborhood_normalized` is the join key facts use.
+with source as (
+    select * from {{ source('reference', 'neighborhoods') }}
+)
+
 select
     {{ clean_text('neighborhood') }} as neighborhood,
     {{ normalized_text('neighborhood') }} as neighborhood_normalized,
@@ -9,4 +13,4 @@ select
     cast(latitude as double) as latitude,
     cast(longitude as double) as longitude,
     cast(population as bigint) as population
-from {{ source('raw', 'neighborhoods') }}
+from source

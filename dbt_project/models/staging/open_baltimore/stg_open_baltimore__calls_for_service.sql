@@ -1,6 +1,6 @@
 -- One row per raw 911 call: typed, local time, cleaned text. No business rules here.
 with source as (
-    select * from {{ source('raw', 'calls_for_service') }}
+    select * from {{ source('open_baltimore', 'calls_for_service') }}
 )
 
 select
@@ -9,7 +9,7 @@ select
     {{ clean_text('callKey') }} as call_key,
     {{ clean_text('callNumber') }} as call_number,
     callDateTime as call_epoch_ms,
-    cast(timezone('America/New_York', to_timestamp(callDateTime / 1000.0)) as timestamp) as called_at_local,
+    {{ local_time_of_epoch_ms('callDateTime') }} as called_at_local,
     {{ clean_text('priority') }} as priority,
     {{ normalized_text('district') }} as district_code,
     {{ clean_text('description') }} as description_raw,
@@ -22,8 +22,8 @@ select
     {{ clean_text('Community_Statistical_Areas') }} as csa,
     {{ clean_text('Census_Tracts') }} as census_tract,
     {{ clean_text('ZIPCode') }} as zip_code,
-    cast(latitude as double) as latitude,
-    cast(longitude as double) as longitude,
+    {{ coordinate('latitude') }} as latitude,
+    {{ coordinate('longitude') }} as longitude,
     _partition_date as partition_date,
     _source as load_source,
     _source_row as source_row,

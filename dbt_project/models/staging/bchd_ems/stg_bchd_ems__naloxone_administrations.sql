@@ -1,29 +1,22 @@
 -- One row per patient given naloxone, typed and cleaned. Contains PHI (age, sex, race):
 -- only restricted models read it; marts expose aggregates and age bands.
 with source as (
-    select * from {{ source('raw', 'naloxone_administrations') }}
+    select * from {{ source('bchd_ems', 'naloxone_administrations') }}
 ),
 
 typed as (
     select
         {{ clean_text('"Incident Number"') }} as incident_number,
-        cast(try_strptime(trim("Incident Date"), ['%m/%d/%Y', '%Y-%m-%d', '%m/%d/%y']) as date) as incident_date,
+        {{ ems_date('"Incident Date"') }} as incident_date,
         -- a full timestamp, or a bare time of day (some exports) on the incident date
-        coalesce(
-            try_strptime(
-                trim("Times : Arrived on Scene Time"),
-                ['%m/%d/%Y %H:%M:%S', '%m/%d/%Y %H:%M', '%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S', '%m/%d/%Y %I:%M:%S %p']
-            ),
-            cast(try_strptime(trim("Incident Date"), ['%m/%d/%Y', '%Y-%m-%d', '%m/%d/%y']) as date)
-                + cast(try_strptime(trim("Times : Arrived on Scene Time"), ['%H:%M:%S', '%H:%M', '%I:%M %p']) as time)
-        ) as arrived_on_scene_at_local,
+        {{ ems_timestamp('"Times : Arrived on Scene Time"', '"Incident Date"') }} as arrived_on_scene_at_local,
         try_cast(regexp_extract("Patient Age", '\d+') as integer) as patient_age,
         {{ clean_text('"Patient Gender"') }} as patient_gender,
         {{ clean_text('"Patient Race (E6.12)"') }} as patient_race,
         {{ normalize_address('"Incident Address"') }} as incident_address,
         {{ clean_text('"Primary Impression"') }} as primary_impression,
-        try_cast("Incident Location Latitude" as double) as latitude,
-        try_cast("Incident Location Longitude" as double) as longitude,
+        {{ coordinate('"Incident Location Latitude"') }} as latitude,
+        {{ coordinate('"Incident Location Longitude"') }} as longitude,
         {{ clean_text('"Destination Code (E20.2)"') }} as destination,
         {{ clean_text('"Medication Administered (E18.3)"') }} as medication,
         {{ clean_text('"Medication Response - to Med (E18.7)"') }} as medication_response,
