@@ -7,7 +7,6 @@ once, so the dbt subprocess opens the same file as Dagster.
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
-from dagster_duckdb import DuckDBResource
 
 from orchestration import settings
 from orchestration.assets.dbt import dbt_project, warehouse_dbt_models
@@ -15,9 +14,8 @@ from orchestration.assets.publish import build_serving_publication
 from orchestration.assets.raw import raw_assets
 from orchestration.assets.reference import reference_assets
 from orchestration.assets.surveillance import surveillance_assets
-from orchestration.checks.raw_checks import raw_checks
 from orchestration.jobs import daily_warehouse_schedule, ems_intake_job, warehouse_job
-from orchestration.resources import AlertStore, EmsInbox, ServingStore
+from orchestration.resources import AlertStore, EmsInbox, ServingStore, WarehouseDuckDB
 from orchestration.sensors import ems_inbox_sensor, overdose_spike_sensor
 
 settings.export_warehouse_path()
@@ -25,14 +23,13 @@ settings.export_warehouse_path()
 _built = [*raw_assets, *reference_assets, warehouse_dbt_models, *surveillance_assets]
 
 defs = dg.Definitions(
-    assets=[*_built, build_serving_publication([*_built, *raw_checks])],
-    asset_checks=raw_checks,
+    assets=[*_built, build_serving_publication(_built)],
     jobs=[warehouse_job, ems_intake_job],
     sensors=[ems_inbox_sensor, overdose_spike_sensor],
     schedules=[daily_warehouse_schedule],
     resources={
         # resolved when a run starts, so a test or a run can point WAREHOUSE_DB elsewhere
-        "duckdb": DuckDBResource(database=dg.EnvVar("WAREHOUSE_DB")),
+        "duckdb": WarehouseDuckDB(database=dg.EnvVar("WAREHOUSE_DB")),
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=settings.dbt_executable()),
         "serving": ServingStore(),
         "alerts": AlertStore(),

@@ -64,6 +64,9 @@ HEALTH_COLUMNS: tuple[str, ...] = (
 )
 
 
+PENDING_SCHEMA = "raw_pending"  # loads waiting for their blocking checks; restricted like raw
+
+
 @dataclass(frozen=True)
 class RawTable:
     name: str
@@ -87,9 +90,14 @@ class RawTable:
             + (("_source", "VARCHAR"), ("_source_row", "BIGINT"), ("_loaded_at", "TIMESTAMPTZ"))
         )
 
-    def ddl(self) -> str:
-        cols = [f'"{c}" {t}' for c, t in self.all_columns()]
-        return f"CREATE TABLE IF NOT EXISTS {self.qualified} (\n  " + ",\n  ".join(cols) + "\n)"
+    @property
+    def pending(self) -> str:
+        """Where a load waits for its blocking checks (write-audit-publish of raw)."""
+        return f"{PENDING_SCHEMA}.{self.name}"
+
+    def ddl(self, qualified: str | None = None, extra: tuple[tuple[str, str], ...] = ()) -> str:
+        cols = [f'"{c}" {t}' for c, t in self.all_columns() + extra]
+        return f"CREATE TABLE IF NOT EXISTS {qualified or self.qualified} (\n  " + ",\n  ".join(cols) + "\n)"
 
 
 _CALL_TYPES = {

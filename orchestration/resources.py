@@ -2,24 +2,43 @@
 
 Each resource's `path` is empty by default, meaning the setting of the same name
 (`orchestration.settings`), read when a run or a sensor tick starts; a run launched from the
-UI may set another path. The working warehouse itself is dagster-duckdb's `DuckDBResource`.
+UI may set another path. The working warehouse is `WarehouseDuckDB`, dagster-duckdb's resource
+with one fix.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from orchestration import settings
 
 
 def _resolved(path: str, default: Path) -> Path:
-    if not path:
-        return default
-    p = Path(path).expanduser()
-    return (p if p.is_absolute() else Path.cwd() / p).resolve()
+    return settings.absolute(Path(path)) if path else default
+
+
+class WarehouseDuckDB(DuckDBResource):
+    """dagster-duckdb's `DuckDBResource`, closing the connection when the block raises too.
+
+    Upstream closes it only after a block that succeeded, so a step that failed (a refused load)
+    kept the database file open in the process, and the next open with another configuration
+    (read-only, as the summary and the tests do) failed.
+    """
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        conn = super().get_connection().__enter__()
+        try:
+            yield conn
+        finally:
+            conn.close()
 
 
 class ServingStore(dg.ConfigurableResource):

@@ -4,9 +4,11 @@ This is what `make run` calls. The run goes through the Dagster instance in `DAG
 (the Makefile points it at `data/dagster_home`), so `make dev` shows it in the UI afterwards.
 """
 
+import sys
 import time
 import warnings
-from datetime import date
+from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -106,7 +108,7 @@ def print_ems_intake(path: str, days: list[date]) -> None:
                        from restricted.fct_naloxone_administrations group by 1) f using (day)
             left join (select day, string_agg(reason || ': ' || n, ', ') as reasons from (
                          select partition_date as day, quarantine_reason as reason, count(*) as n
-                         from quarantine.naloxone_administrations group by 1, 2) group by 1) q using (day)
+                         from restricted.quarantine_naloxone_administrations group by 1, 2) group by 1) q using (day)
             order by 1
             """,
             [days],
@@ -116,22 +118,78 @@ def print_ems_intake(path: str, days: list[date]) -> None:
         print(f"             {day!s:<12}{raw_rows:>8}{fact_rows:>8}  {reasons or '-'}")
 
 
+def failure_lines(result: RangeRun) -> list[str]:
+    """What failed and why, one step a line: the step, then the first line of its error."""
+    lines = []
+    for event in result.get_step_failure_events():
+        error = event.event_specific_data.error if event.event_specific_data else None
+        text = ""
+        while error is not None and not text:
+            text = (error.message or "").strip()
+            error = error.cause
+        text = text.splitlines()[-1] if text else "unknown error"
+        lines.append(f"  {event.step_key}: {text[:400]}")
+    return lines
+
+
+def print_summary(path: Path, reports: dict, result: RangeRun | None) -> None:
+    """Every section guarded: after a failed run some tables or the serving file may not exist."""
+    print(f"\nWarehouse: {path}")
+    try:
+        counts = table_counts(str(path)) if path.exists() else []
+        print(f"{'table':<52}{'rows':>12}")
+        for schema, table, rows in counts:
+            print(f"{schema + '.' + table:<52}{rows:>12,}")
+        if not counts:
+            print("  (no tables yet)")
+        if settings.source_for("ems") == "real" and reports:
+            print_ems_intake(str(path), sorted(reports))
+    except duckdb.Error as exc:
+        print(f"  could not read the warehouse: {exc}")
+    serving = settings.serving_path()
+    try:
+        with duckdb.connect(str(serving), read_only=True) as conn:
+            pub_id, published_at = conn.execute("select publication_id, published_at from meta.publication").fetchone()
+        kept = " (kept: this run did not publish)" if result is not None and not result.success else ""
+        print(
+            f"\nServing database for BI (read-only): {serving}{kept}\n  publication {pub_id} at {published_at}; "
+            f"Parquet files in {serving.parent / 'parquet'}"
+        )
+    except (duckdb.Error, OSError):
+        print("\nNo serving database was published yet (a blocking check failed or publish did not run).")
+
+
 def main_run(start_text: str | None, end_text: str | None) -> int:
-    start, end = settings.demo_range()
-    start = date.fromisoformat(start_text) if start_text else start
-    end = date.fromisoformat(end_text) if end_text else end
+    """`make run`: materialize the range and print a summary; never a traceback, an exit code instead."""
+    try:
+        start, end = settings.demo_range()
+        start = date.fromisoformat(start_text) if start_text else start
+        end = date.fromisoformat(end_text) if end_text else end
+        last = settings.today_local() - timedelta(days=1)
+        if end > last:
+            raise settings.SettingError(f"the last day {end} has no partition yet: the newest is yesterday, {last}")
+        if start < date.fromisoformat(FIRST_DAY) or end < start:
+            raise settings.SettingError(f"{start}..{end} is not a range of days from {FIRST_DAY} to {last}")
+        warnings.filterwarnings("ignore", category=dg.BetaWarning)
+        reports = {}
+        if settings.source_for("ems") == "real":
+            inbox = settings.ems_inbox_path()
+            reports = ems_reports.reports_for_days(inbox, date.fromisoformat(FIRST_DAY), end)
+            print(f"EMS_SOURCE=real: {len(reports)} daily report(s) in {inbox}")
+            if reports:
+                start = min(start, min(reports))
+    except (ValueError, ems_reports.EmsFileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     path = settings.warehouse_path()
-    warnings.filterwarnings("ignore", category=dg.BetaWarning)
-    reports = {}
-    if settings.source_for("ems") == "real":
-        inbox = settings.ems_inbox_path()
-        reports = ems_reports.reports_for_days(inbox, date.fromisoformat(FIRST_DAY), end)
-        print(f"EMS_SOURCE=real: {len(reports)} daily report(s) in {inbox}")
-        if reports:
-            start = min(start, min(reports))
     print(f"Materializing every asset for {start}..{end} into {path} ...", flush=True)
     began = time.monotonic()
-    result = run_range(start, end)
+    try:
+        result = run_range(start, end)
+    except Exception as exc:  # the run could not even start (definitions, instance): say so plainly
+        print(f"\nThe run could not start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print_summary(path, {}, None)
+        return 1
     elapsed = time.monotonic() - began
     checks = result.get_asset_check_evaluations()
     failed = [c for c in checks if not c.passed]
@@ -139,21 +197,9 @@ def main_run(start_text: str | None, end_text: str | None) -> int:
     print(f"Asset checks: {len(checks) - len(failed)} passed, {len(failed)} failed")
     for check in failed:
         print(f"  FAILED {check.asset_key.to_user_string()} :: {check.check_name}")
-    print(f"\nWarehouse: {path}")
-    print(f"{'table':<52}{'rows':>12}")
-    for schema, table, rows in table_counts(str(path)):
-        print(f"{schema + '.' + table:<52}{rows:>12,}")
-    if settings.source_for("ems") == "real":
-        print_ems_intake(str(path), sorted(reports))
-    serving = settings.serving_path()
-    if serving.exists():
-        with duckdb.connect(str(serving), read_only=True) as conn:
-            pub_id, published_at = conn.execute("select publication_id, published_at from meta.publication").fetchone()
-        print(
-            f"\nServing database for BI (read-only): {serving}\n  publication {pub_id} at {published_at}; "
-            f"Parquet files in {serving.parent / 'parquet'}"
-        )
-    else:
-        print("\nNo serving database was published (a blocking check failed or publish did not run).")
+    if not result.success:
+        print("What failed, and why (loads that fail are not committed: the previous rows are kept):")
+        print("\n".join(failure_lines(result)) or "  (no step failure recorded)")
+    print_summary(path, reports, result)
     print("\nOpen the Dagster UI on the same definitions and run history with `make dev`.")
     return 0 if result.success else 1

@@ -66,26 +66,28 @@ def ems_inbox_sensor(context: dg.SensorEvaluationContext, ems_inbox: EmsInbox):
     "again when it gains cases (alerts table, and OVERDOSE_ALERT_WEBHOOK_URL when set).",
 )
 def overdose_spike_sensor(context: dg.SensorEvaluationContext, alerts: AlertStore):
-    """Reads the spikes of the newest surveillance materialization; the cursor keeps what was announced."""
+    """Records the new spike states of the newest surveillance materialization, then delivers every
+    recorded, undelivered alert within the tick's time budget (at least once, across ticks)."""
     state = json.loads(context.cursor or "{}")
     notified: dict[str, int] = state.get("notified", {})
-    records = context.instance.fetch_materializations(dg.AssetKey(CLUSTERS.path), limit=1).records
-    if not records or records[0].storage_id == state.get("last_event"):
-        return dg.SkipReason("no new surveillance results")
-    event = records[0]
-    metadata = event.asset_materialization.metadata
-    spikes = metadata["spikes"].value if "spikes" in metadata else []
-    analysis_date = metadata["analysis_date"].value if "analysis_date" in metadata else ""
-    url = alerts.webhook_url()
     store = alerts.database()
-    sent = []
-    for item in notify.notifications_for(spikes, notified, analysis_date):
-        if notify.record(item, store):
-            status = notify.post_webhook(url, item.payload()) if url else "no webhook configured"
-            notify.mark_sent(item, status, store)
-            sent.append(f"{item.kind} {item.cluster_id} ({item.spike['observed']} cases): {status}")
-        notified[item.cluster_id] = int(item.spike["observed"])
-    context.update_cursor(json.dumps({"last_event": event.storage_id, "notified": notified}, sort_keys=True))
-    for line in sent:
-        context.log.info(line)
-    return dg.SkipReason(f"{len(sent)} notification(s) sent for {analysis_date}" if sent else "no new spike states")
+    recorded = []
+    records = context.instance.fetch_materializations(dg.AssetKey(CLUSTERS.path), limit=1).records
+    if records and records[0].storage_id != state.get("last_event"):
+        event = records[0]
+        metadata = event.asset_materialization.metadata
+        spikes = metadata["spikes"].value if "spikes" in metadata else []
+        analysis_date = metadata["analysis_date"].value if "analysis_date" in metadata else ""
+        for item in notify.notifications_for(spikes, notified, analysis_date):
+            if notify.record(item, store):
+                recorded.append(f"{item.kind} {item.cluster_id} ({item.spike['observed']} cases)")
+            notified[item.cluster_id] = int(item.spike["observed"])
+        context.update_cursor(json.dumps({"last_event": event.storage_id, "notified": notified}, sort_keys=True))
+    delivery = notify.deliver_pending(store, alerts.webhook_url())
+    for line in [f"recorded {r}" for r in recorded] + delivery:
+        context.log.warning(line) if "gave up" in line else context.log.info(line)
+    return dg.SkipReason(
+        f"{len(recorded)} new spike state(s) recorded; {len(delivery)} delivery attempt(s)"
+        if recorded or delivery
+        else "no new spike states, nothing waiting"
+    )

@@ -53,12 +53,15 @@ def _env(name: str) -> str | None:
     return value.strip() if value and value.strip() else None
 
 
+def absolute(path: Path) -> Path:
+    """An absolute, normalized path that keeps symlinks as they are: the serving database is a link
+    that moves to each new publication, so resolving it once would pin an old one."""
+    return Path(os.path.abspath(path.expanduser()))
+
+
 def _path(name: str, default: Path) -> Path:
     raw = _env(name)
-    path = Path(raw).expanduser() if raw else default
-    if not path.is_absolute():
-        path = Path.cwd() / path
-    return path.resolve()
+    return absolute(Path(raw) if raw else default)
 
 
 @functools.cache

@@ -1,12 +1,15 @@
-"""Loading into the working DuckDB: idempotent partition replacement, in one transaction.
+"""Loading into the working DuckDB: staged loads, then idempotent partition replacement.
 
-A load deletes the window it covers and inserts the new rows inside a single transaction,
-so re-materializing a partition replaces it (never duplicates it) and a failed load leaves
-the previous rows of that window untouched.
+A load is first *staged*: its rows go to `raw_pending.<table>` under a load id, where the
+blocking checks judge exactly those rows. Only a passing load is *committed*: one transaction
+deletes the days it covers from `raw.<table>` and moves its rows in, so re-materializing a
+partition replaces it (never duplicates it), and a failing load (or a failed commit) leaves
+the previous rows untouched. A refused load is discarded from the pending table.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -14,7 +17,7 @@ from datetime import date
 import duckdb
 import pandas as pd
 
-from orchestration.raw_tables import RawTable
+from orchestration.raw_tables import PENDING_SCHEMA, RawTable
 
 
 class LoadError(RuntimeError):
@@ -49,7 +52,14 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, table: RawTable) -> None:
             conn.execute(f'ALTER TABLE {table.qualified} ADD COLUMN "{column}" {column_type}')
 
 
-def _insert(conn: duckdb.DuckDBPyConnection, table: RawTable, frame: pd.DataFrame, source: str) -> None:
+def _insert(
+    conn: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    frame: pd.DataFrame,
+    source: str,
+    into: str | None = None,
+    load_id: str | None = None,
+) -> None:
     missing = [c for c in table.source_columns if c not in frame.columns]
     if missing:
         raise LoadError(f"{table.qualified}: incoming rows lack columns {missing}")
@@ -66,11 +76,97 @@ def _insert(conn: duckdb.DuckDBPyConnection, table: RawTable, frame: pd.DataFram
             + (', CAST("_partition_date" AS DATE)' if table.partitioned else "")
             + ', "_source", "_source_row"'
         )
+        extra_target, extra_value = (', "_load_id"', ", ?") if load_id is not None else ("", "")
         conn.execute(
-            f'INSERT INTO {table.qualified} ({target}, "_loaded_at") SELECT {select}, now() FROM incoming_rows'
+            f'INSERT INTO {into or table.qualified} ({target}, "_loaded_at"{extra_target}) '
+            f"SELECT {select}, now(){extra_value} FROM incoming_rows",
+            [load_id] if load_id is not None else [],
         )
     finally:
         conn.unregister("incoming_rows")
+
+
+def _check_window(table: RawTable, frame: pd.DataFrame, start: date, end: date, days: list[date] | None) -> None:
+    if not table.partitioned:
+        raise LoadError(f"{table.qualified} is not partitioned")
+    if "_partition_date" not in frame.columns:
+        raise LoadError(f"{table.qualified}: incoming rows lack _partition_date")
+    dates = pd.to_datetime(frame["_partition_date"]).dt.date
+    misplaced = (dates < start) | (dates > end) | dates.isna()
+    if days is not None:
+        misplaced |= ~dates.isin(set(days))
+    outside = frame[misplaced]
+    if len(outside):
+        raise LoadError(
+            f"{table.qualified}: {len(outside)} rows fall outside the window {start}..{end}, "
+            f"e.g. {sorted(set(dates[outside.index].astype(str)))[:3]}"
+        )
+
+
+def pending_rows(table: RawTable, load_id: str) -> str:
+    """SQL relation of the rows a staged load holds (for the checks)."""
+    quoted = load_id.replace("'", "''")
+    return f"(select * exclude (_load_id) from {table.pending} where _load_id = '{quoted}')"
+
+
+def stage(
+    conn: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    frame: pd.DataFrame,
+    load_id: str,
+    start: date,
+    end: date,
+    source: str,
+    days: list[date] | None = None,
+) -> int:
+    """Put a load's rows (days [start, end], or only `days` of it) in the pending table under `load_id`.
+
+    Raises `LoadError` (and stages nothing) if a row falls outside the days the load covers.
+    `raw.<table>` is not touched. Returns the number of rows staged.
+    """
+    _check_window(table, frame, start, end, days)
+    ensure_table(conn, table)
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {PENDING_SCHEMA}")
+    conn.execute(table.ddl(table.pending, (("_load_id", "VARCHAR"),)))
+    with transaction(conn):
+        conn.execute(f"DELETE FROM {table.pending} WHERE _load_id = ?", [load_id])
+        _insert(conn, table, frame, source, into=table.pending, load_id=load_id)
+    return len(frame)
+
+
+def commit(
+    conn: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    load_id: str,
+    start: date,
+    end: date,
+    days: list[date] | None = None,
+) -> int:
+    """Replace days [start, end] (or only `days`) of `raw.<table>` with the staged load, in one transaction."""
+    columns = ", ".join(f'"{c}"' for c, _ in table.all_columns())
+    with transaction(conn):
+        if days is None:
+            conn.execute(f'DELETE FROM {table.qualified} WHERE "_partition_date" BETWEEN ? AND ?', [start, end])
+        elif days:
+            conn.execute(
+                f'DELETE FROM {table.qualified} WHERE list_contains(?::DATE[], "_partition_date")', [sorted(days)]
+            )
+        conn.execute(
+            f"INSERT INTO {table.qualified} ({columns}) SELECT {columns} FROM {table.pending} WHERE _load_id = ?",
+            [load_id],
+        )
+        moved = conn.execute(f"DELETE FROM {table.pending} WHERE _load_id = ?", [load_id]).fetchone()[0]
+    return moved
+
+
+def discard(conn: duckdb.DuckDBPyConnection, table: RawTable, load_id: str) -> None:
+    """Drop a refused load from the pending table (raw.<table> was never touched)."""
+    exists = conn.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [PENDING_SCHEMA, table.name],
+    ).fetchone()[0]
+    if exists:
+        conn.execute(f"DELETE FROM {table.pending} WHERE _load_id = ?", [load_id])
 
 
 def replace_partitions(
@@ -82,37 +178,14 @@ def replace_partitions(
     source: str,
     days: list[date] | None = None,
 ) -> int:
-    """Replace the rows of days [start, end] of `table` with `frame` (which carries `_partition_date`).
-
-    With `days`, only those days of the window are replaced (the others keep their rows): a
-    folder of daily reports replaces the days it has reports for. Returns the number of rows
-    inserted. Raises `LoadError` (and changes nothing) if a row falls outside the days replaced.
-    """
-    if not table.partitioned:
-        raise LoadError(f"{table.qualified} is not partitioned")
-    if "_partition_date" not in frame.columns:
-        raise LoadError(f"{table.qualified}: incoming rows lack _partition_date")
-    dates = pd.to_datetime(frame["_partition_date"]).dt.date
-    allowed = set(days) if days is not None else None
-    misplaced = (dates < start) | (dates > end) | dates.isna()
-    if allowed is not None:
-        misplaced |= ~dates.isin(allowed)
-    outside = frame[misplaced]
-    if len(outside):
-        raise LoadError(
-            f"{table.qualified}: {len(outside)} rows fall outside the window {start}..{end}, "
-            f"e.g. {sorted(set(dates[outside.index].astype(str)))[:3]}"
-        )
-    ensure_table(conn, table)
-    with transaction(conn):
-        if allowed is None:
-            conn.execute(f'DELETE FROM {table.qualified} WHERE "_partition_date" BETWEEN ? AND ?', [start, end])
-        elif allowed:
-            conn.execute(
-                f'DELETE FROM {table.qualified} WHERE list_contains(?::DATE[], "_partition_date")', [sorted(allowed)]
-            )
-        _insert(conn, table, frame, source)
-    return len(frame)
+    """Stage and commit at once, without checks in between (reference loads, tests, tools)."""
+    load_id = f"direct-{uuid.uuid4().hex}"
+    try:
+        stage(conn, table, frame, load_id, start, end, source, days)
+        return commit(conn, table, load_id, start, end, days)
+    except BaseException:
+        discard(conn, table, load_id)
+        raise
 
 
 def replace_table(conn: duckdb.DuckDBPyConnection, table: RawTable, frame: pd.DataFrame, source: str) -> int:

@@ -42,7 +42,9 @@ def calls_to_features(calls: pd.DataFrame, lowercase: bool = False, string_dates
 
 @dataclass
 class Fault:
-    kind: str  # "429", "500", "timeout", "error200", "error400", "truncated", "duplicate", "drop"
+    # "429", "500", "timeout", "error200", "error400", "truncated", "duplicate", "drop",
+    # "bad_feature" (a string among the features), "bad_count" / "bad_max" (a non-numeric count / maxRecordCount)
+    kind: str
     on: str = "page"  # "page", "count", "metadata" or "any"
     retry_after: str | None = None
 
@@ -75,6 +77,7 @@ class FakeArcGIS:
     layers: dict[str, Layer]
     faults: list[Fault] = field(default_factory=list)
     read_delay: float = 1.5  # how long a "timeout" fault stalls
+    always_more: bool = False  # every page says exceededTransferLimit, even the empty ones past the end
     requests: list[str] = field(default_factory=list)
 
     def _fault_for(self, kind: str) -> Fault | None:
@@ -107,13 +110,13 @@ class FakeArcGIS:
             return self._json(
                 {
                     "name": layer_path,
-                    "maxRecordCount": layer.max_record_count,
+                    "maxRecordCount": "lots" if fault and fault.kind == "bad_max" else layer.max_record_count,
                     "fields": [{"name": n, "type": "esriFieldTypeString"} for n in names],
                 }
             )
         rows = layer.select(args.get("where", "1=1")) if layer.features else []
         if kind == "count":
-            return self._json({"count": len(rows)})
+            return self._json({"count": "many" if fault and fault.kind == "bad_count" else len(rows)})
         offset, size = int(args.get("resultOffset", 0)), int(args.get("resultRecordCount", layer.max_record_count))
         size = min(size, layer.max_record_count)
         page = rows[offset : offset + size]
@@ -121,7 +124,9 @@ class FakeArcGIS:
             page = rows[offset - 1 : offset + size]  # the previous page's last record again
         if fault and fault.kind == "drop" and page:
             page = page[1:]  # a record silently missing
-        body = {"features": page, "exceededTransferLimit": offset + size < len(rows)}
+        if fault and fault.kind == "bad_feature" and page:
+            page = [*page[:-1], "not a feature"]
+        body = {"features": page, "exceededTransferLimit": self.always_more or offset + size < len(rows)}
         text = json.dumps(body)
         if fault and fault.kind == "truncated":
             return Response(text[: len(text) // 2], content_type="application/json")

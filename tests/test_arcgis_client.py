@@ -7,7 +7,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from orchestration.demo.calls import generate_calls
-from orchestration.sources.arcgis import ArcGISCallsClient, LayerRegistry
+from orchestration.resources import WarehouseDuckDB
+from orchestration.sources.arcgis import ArcGISCallsClient, ArcGISResponseError, LayerRegistry
 from orchestration.sources.http import JsonHttp, RetryPolicy, SourceError
 from tests.fake_arcgis import FakeArcGIS, Fault, Layer, calls_to_features
 
@@ -112,6 +113,40 @@ def test_a_missing_record_fails_the_count_check(httpserver, served_calls):
         _client(httpserver, fake).fetch(DAY, DAY)
 
 
+def test_a_server_that_always_says_more_stops_with_a_clear_error(httpserver, served_calls):
+    """exceededTransferLimit on an empty page (a server in a loop) ends the load, it does not spin."""
+    fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls), max_record_count=1000)}, always_more=True)
+    with pytest.raises(ArcGISResponseError, match="exceededTransferLimit.*empty page"):
+        _client(httpserver, fake).fetch(DAY, DAY)
+    pages = [r for r in fake.requests if r.startswith("page")]
+    day_calls = len(_expected(served_calls, DAY))
+    assert len(pages) == -(-day_calls // 1000) + 1  # the day's pages, then one empty "more", then stop
+
+
+def test_a_server_that_says_more_past_the_page_cap_stops(httpserver, served_calls):
+    fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls), max_record_count=1000)}, always_more=True)
+    client = _client(httpserver, fake)
+    client.max_pages = 2  # the day's ~3,400 calls need 4 pages
+    with pytest.raises(ArcGISResponseError, match="more than the cap of 2"):
+        client.fetch(DAY, DAY)
+    assert not [r for r in fake.requests if r.startswith("page")]  # refused before paging
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (Fault("bad_feature"), r"feature \d+ is not an object"),
+        (Fault("bad_count", on="count"), r"count is not a number: 'many'"),
+        (Fault("bad_max", on="metadata"), r"maxRecordCount is not a number: 'lots'"),
+    ],
+)
+def test_a_malformed_answer_raises_the_clients_error_naming_the_url(httpserver, served_calls, fault, message):
+    fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls))}, faults=[fault])
+    with pytest.raises(ArcGISResponseError, match=message) as raised:
+        _client(httpserver, fake).fetch(DAY, DAY)
+    assert httpserver.url_for("/rest/services/") + LAYER in str(raised.value)
+
+
 def test_the_retry_budget_ends_in_a_clear_error(httpserver, served_calls):
     fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls))}, faults=[Fault("500", on="any")] * 10)
     sleeps = Sleeps()
@@ -160,7 +195,6 @@ def test_the_calls_asset_loads_a_real_partition_and_a_failed_reload_keeps_it(
 
     import dagster as dg
     import duckdb
-    from dagster_duckdb import DuckDBResource
 
     from orchestration.assets.raw import raw_calls_for_service
 
@@ -173,7 +207,7 @@ def test_the_calls_asset_loads_a_real_partition_and_a_failed_reload_keeps_it(
         return dg.materialize(
             [raw_calls_for_service],
             partition_key=DAY.isoformat(),
-            resources={"duckdb": DuckDBResource(database=str(db))},
+            resources={"duckdb": WarehouseDuckDB(database=str(db))},
             run_config={"ops": {"raw__calls_for_service": {"config": {"source": "real", "max_workers": 2}}}},
             raise_on_error=False,
             instance=dg.DagsterInstance.ephemeral(),

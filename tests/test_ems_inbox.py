@@ -9,13 +9,12 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-from dagster_duckdb import DuckDBResource
 from openpyxl import Workbook
 
 from orchestration.assets.raw import raw_naloxone_administrations
 from orchestration.demo.naloxone import generate_naloxone
 from orchestration.raw_tables import NALOXONE_COLUMNS
-from orchestration.resources import EmsInbox
+from orchestration.resources import EmsInbox, WarehouseDuckDB
 from orchestration.sources.ems_inbox import EmsFileError, date_from_name, read_report, report_day
 
 DAY = date(2024, 3, 12)
@@ -70,7 +69,7 @@ def _materialize(db: Path, day: date = DAY) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [raw_naloxone_administrations],
         partition_key=day.isoformat(),
-        resources={"duckdb": DuckDBResource(database=str(db)), "ems_inbox": EmsInbox()},
+        resources={"duckdb": WarehouseDuckDB(database=str(db)), "ems_inbox": EmsInbox()},
         run_config=REAL,
         raise_on_error=False,
         instance=dg.DagsterInstance.ephemeral(),
@@ -176,6 +175,31 @@ def test_a_malformed_report_fails_the_run_and_loads_nothing(inbox, db):
     assert path.exists()  # a rejected file stays in the inbox for a person to fix
 
 
+def test_a_report_failing_a_blocking_check_loads_nothing_and_stays_in_the_inbox(inbox, db):
+    """A readable report whose points all lie in Annapolis: the gate refuses it before it replaces
+    anything; the failure names the check and the rows by file and row number, never a patient value."""
+    write_csv(_report(), inbox / "naloxone_2024-03-12.csv")
+    assert _materialize(db).success
+    before = _raw_count(db)
+    wrong = _report(seed=5)
+    wrong["Incident Location Latitude"] = "38.978400"
+    wrong["Incident Location Longitude"] = "-76.492200"
+    path = write_csv(wrong, inbox / "naloxone_2024-03-12_v2.csv")
+    later = path.stat().st_mtime + 60
+    os.utime(path, (later, later))
+    result = _materialize(db)
+    assert not result.success
+    error = result.get_step_failure_events()[0].event_specific_data.error
+    failure = error.message + (error.cause.message if error.cause else "")
+    assert "coordinates_inside_baltimore" in failure and "nothing was loaded" in failure
+    assert _raw_count(db) == before and path.exists()
+    [city] = [e for e in result.get_asset_check_evaluations() if e.check_name == "coordinates_inside_baltimore"]
+    assert city.metadata["failing_count"].value == len(wrong)
+    assert city.metadata["examples"].value[0] == "naloxone_2024-03-12_v2.csv, 1"
+    for number in wrong["Incident Number"]:
+        assert number not in failure and number not in str(city.metadata)
+
+
 def test_the_sensor_requests_each_new_file_version_once(inbox, tmp_path):
     from orchestration.sensors import ems_inbox_sensor
 
@@ -233,7 +257,7 @@ def test_a_real_report_flows_to_the_fact_and_quarantine(warehouse_copy, inbox):
             [DAY],
         ).fetchone()
         quarantined = conn.execute(
-            """select quarantine_reason, count(*) from quarantine.naloxone_administrations
+            """select quarantine_reason, count(*) from restricted.quarantine_naloxone_administrations
             where partition_date = ? group by 1""",
             [DAY],
         ).fetchall()

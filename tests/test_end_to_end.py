@@ -65,7 +65,7 @@ def test_raw_rows_equal_what_the_generators_produce_for_the_range(built):
         (
             "raw.naloxone_administrations",
             "restricted.fct_naloxone_administrations",
-            "quarantine.naloxone_administrations",
+            "restricted.quarantine_naloxone_administrations",
         ),
     ],
 )

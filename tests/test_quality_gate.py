@@ -70,22 +70,27 @@ def test_raw_checks_count_exactly_the_injected_faults(loaded):
         min_lon - m, max_lon + m
     )
     outside = points[~inside]
-    window = raw_checks.check_timestamps_in_window(conn, spec)
+    rows = raw_checks.run_rows(spec, DAY, DAY)  # the faulty day only: checks judge what they are given
+    window = raw_checks.check_timestamps_in_window(conn, spec, rows)
     assert not window.passed and window.metadata["failing_count"].value == 4
     assert len(window.metadata["examples"].value) == 4
-    city = raw_checks.check_coordinates_in_city(conn, spec)
+    city = raw_checks.check_coordinates_in_city(conn, spec, rows)
     assert len(outside) >= 30  # the injected ones, plus any demo point jittered past the city line
     assert not city.passed and city.metadata["failing_count"].value == len(outside)
     assert city.metadata["threshold"].value == spec.max_outside_city_share
-    nulls = raw_checks.check_key_null_rates(conn, spec)
+    nulls = raw_checks.check_key_null_rates(conn, spec, rows)
     assert not nulls.passed
     assert nulls.metadata["failing_columns"].value == {
         '"recordId"': {"null_rows": 41, "null_rate": round(41 / n, 6), "threshold": 0.001}
     }
-    dupes = raw_checks.check_duplicate_keys(conn, spec)
+    dupes = raw_checks.check_duplicate_keys(conn, spec, DAY, DAY)
     assert not dupes.passed and dupes.severity == dg.AssetCheckSeverity.WARN
     assert dupes.metadata["failing_count"].value == 1  # one key, loaded 4 times
-    assert raw_checks.check_schema(conn, spec).passed
+    assert raw_checks.check_schema(conn, spec, rows).passed
+    # the clean days alone pass: a check judges the rows it is handed, not the newest load
+    clean = raw_checks.run_rows(spec, date(2024, 3, 1), date(2024, 3, 3))
+    assert raw_checks.check_coordinates_in_city(conn, spec, clean).passed
+    assert raw_checks.check_key_null_rates(conn, spec, clean).passed
 
 
 def test_raw_checks_pass_on_a_clean_load_and_name_schema_drift(tmp_path):
@@ -93,18 +98,20 @@ def test_raw_checks_pass_on_a_clean_load_and_name_schema_drift(tmp_path):
         clean = generate_calls(DAY, DAY, seed=2)
         clean["_partition_date"] = local_day_of_epoch_ms(clean["callDateTime"])
         replace_partitions(conn, CALLS, clean, DAY, DAY, "demo")
+        spec = raw_checks.CALLS_SPEC
+        rows = raw_checks.run_rows(spec, DAY, DAY)
         for check in (
             raw_checks.check_timestamps_in_window,
             raw_checks.check_coordinates_in_city,
             raw_checks.check_key_null_rates,
             raw_checks.check_schema,
-            raw_checks.check_freshness,
         ):
-            assert check(conn, raw_checks.CALLS_SPEC).passed, check.__name__
+            assert check(conn, spec, rows).passed, check.__name__
+        assert raw_checks.check_freshness(conn, spec, DAY, DAY).passed
         # an upstream rename leaves a declared column empty; a type change shows in the catalog
         conn.execute('update raw.calls_for_service set "Neighborhood" = null')
         conn.execute('alter table raw.calls_for_service alter "PolicePost" type integer using null')
-        drift = raw_checks.check_schema(conn, raw_checks.CALLS_SPEC)
+        drift = raw_checks.check_schema(conn, raw_checks.CALLS_SPEC, rows)
         problems = drift.metadata["problems"].value
         assert not drift.passed
         assert any(p.startswith("Neighborhood: empty") for p in problems)
@@ -120,7 +127,10 @@ def test_volume_check_flags_a_day_far_from_its_weekday_median(tmp_path):
         thin["_partition_date"] = local_day_of_epoch_ms(thin["callDateTime"])
         time.sleep(0.01)
         replace_partitions(conn, CALLS, thin, date(2024, 3, 1), date(2024, 3, 1), "demo")
-        result = raw_checks.check_volume(conn, raw_checks.CALLS_SPEC)
+        result = raw_checks.check_volume(conn, raw_checks.CALLS_SPEC, date(2024, 3, 1), date(2024, 3, 1))
+        # a run's day with no rows at all counts as 0, far below its weekday median
+        empty = raw_checks.check_volume(conn, raw_checks.CALLS_SPEC, date(2024, 3, 2), date(2024, 3, 2))
+    assert not empty.passed and empty.metadata["examples"].value[0]["rows"] == 0
     assert not result.passed
     [flagged] = result.metadata["examples"].value
     fridays = history[pd.to_datetime(history["_partition_date"]).dt.dayofweek == 4]
@@ -221,19 +231,28 @@ def test_a_failing_blocking_check_prevents_publish(warehouse_copy, session_insta
 
 
 READER = textwrap.dedent("""
-    import json, sys, time, duckdb
+    import json, os, sys, time, duckdb
     serving, stop, out = sys.argv[1], sys.argv[2], sys.argv[3]
     seen, reads, errors = [], 0, []
     deadline = time.time() + 300
-    import os
     while not os.path.exists(stop) and time.time() < deadline:
         try:
-            with duckdb.connect(serving, read_only=True) as conn:
+            # resolve the one pointer once: database and Parquet of the same publication
+            current = os.path.realpath(os.path.join(os.path.dirname(serving), "current"))
+            with duckdb.connect(os.path.join(current, os.path.basename(serving)), read_only=True) as conn:
                 pub_id, counts = conn.execute("select publication_id, row_counts from meta.publication").fetchone()
                 for table, n in json.loads(counts).items():
                     got = conn.execute(f"select count(*) from marts.{table}").fetchone()[0]
                     if got != n:
                         errors.append(f"{pub_id} {table}: {got} rows, publication says {n}")
+            parquet = json.load(open(os.path.join(current, "parquet", "_publication.json")))
+            if parquet["publication_id"] != pub_id:
+                errors.append(f"database {pub_id} beside Parquet {parquet['publication_id']}")
+            with duckdb.connect() as mem:
+                profile = os.path.join(current, "parquet", "mart_csa_profile.parquet")
+                got = mem.execute("select count(*) from read_parquet(?)", [profile]).fetchone()[0]
+            if got != json.loads(counts)["mart_csa_profile"]:
+                errors.append(f"{pub_id} mart_csa_profile.parquet: {got} rows")
             reads += 1
             if not seen or seen[-1] != pub_id:
                 seen.append(pub_id)
@@ -248,10 +267,11 @@ def test_a_reader_never_sees_a_half_published_state(warehouse_copy, session_inst
 
     serving = settings.serving_path()
     stop, out = tmp_path / "stop", tmp_path / "reader.json"
+    # every check passes again (an earlier test left failures), and the layout has its `current` pointer
+    assert run_range(date(2024, 3, 10), date(2024, 3, 12), instance=session_instance).success
     reader = subprocess.Popen([sys.executable, "-c", READER, str(serving), str(stop), str(out)])
     try:
         time.sleep(1.0)
-        assert run_range(date(2024, 3, 10), date(2024, 3, 12), instance=session_instance).success
         for _ in range(3):
             assert run_in_location([PUBLICATION_KEY], session_instance).success
         time.sleep(0.5)
@@ -260,8 +280,52 @@ def test_a_reader_never_sees_a_half_published_state(warehouse_copy, session_inst
         reader.wait(timeout=60)
     report = json.loads(out.read_text())
     assert report["errors"] == []
-    assert len(report["seen"]) >= 4  # the starting publication and at least three new ones
+    assert len(report["seen"]) >= 3  # at least three publications seen switching
     assert report["reads"] > 10
+
+
+def test_a_publication_switches_database_and_parquet_together_and_cleans_up(
+    warehouse_copy, session_instance, tmp_path, monkeypatch
+):
+    """A serving path with a quote in it; leftovers of a crashed publish; an interrupted publish."""
+    import orchestration.assets.publish as publish_module
+    from orchestration.assets.publish import ServingLayout
+    from orchestration.run_all import run_range
+
+    serving = tmp_path / "O'Brien's share" / "warehouse.duckdb"
+    monkeypatch.setenv("SERVING_DB", str(serving))
+    layout = ServingLayout(serving)
+    layout.publications.mkdir(parents=True)
+    crashed = layout.publications / "20200101T000000-deadbeef.building"
+    crashed.mkdir()
+    (crashed / "warehouse.duckdb").write_bytes(b"half written")
+    old = [layout.publications / f"2020010{i}T000000-0000000{i}" for i in (2, 3)]
+    for folder in old:
+        folder.mkdir()
+    # a whole run first (an earlier test may have left failed checks), which publishes once
+    assert run_range(date(2024, 3, 10), date(2024, 3, 10), instance=session_instance).success
+    for _ in range(2):
+        assert run_in_location([PUBLICATION_KEY], session_instance).success
+    assert not crashed.exists()
+    # publications of 2020 are gone; the three of the last minute stay (a reader may hold one)
+    assert not any(folder.exists() for folder in old)
+    current = layout.current.resolve()
+    with duckdb.connect(str(serving), read_only=True) as conn:
+        pub_id = conn.execute("select publication_id from meta.publication").fetchone()[0]
+    assert current.name == pub_id and serving.resolve() == current / "warehouse.duckdb"
+    assert (serving.parent / "parquet").resolve() == current / "parquet"
+    assert json.loads((current / "parquet" / "_publication.json").read_text())["publication_id"] == pub_id
+    assert len(list(layout.publications.iterdir())) == 3
+
+    def interrupted() -> str:
+        raise KeyboardInterrupt  # Ctrl-C while the new publication is being written
+
+    monkeypatch.setattr(publish_module, "git_commit", interrupted)
+    assert not run_in_location([PUBLICATION_KEY], session_instance).success
+    assert layout.current.resolve() == current  # still the last good publication, whole
+    assert not list(layout.publications.glob("*.building"))
+    with duckdb.connect(str(serving), read_only=True) as conn:
+        assert conn.execute("select publication_id from meta.publication").fetchone()[0] == pub_id
 
 
 def test_publication_metadata_describes_what_was_published(built):
@@ -331,7 +395,11 @@ def test_ems_duplicates_are_incidents_reported_on_two_days(tmp_path):
         frames[1].loc[0, "Incident Number"] = frames[0].loc[5, "Incident Number"]  # re-reported the next day
         both = pd.concat(frames, ignore_index=True)
         replace_partitions(conn, NALOXONE, both, date(2024, 3, 1), date(2024, 3, 2), "real")
-        result = raw_checks.check_duplicate_keys(conn, raw_checks.NALOXONE_SPEC)
+        result = raw_checks.check_duplicate_keys(conn, raw_checks.NALOXONE_SPEC, date(2024, 3, 1), date(2024, 3, 2))
     assert not result.passed
     assert result.metadata["failing_count"].value == 1
-    assert result.metadata["examples"].value[0].startswith(frames[0].loc[5, "Incident Number"])
+    # the example says where the copies are (source, row), never the incident number (PHI)
+    [example] = result.metadata["examples"].value
+    assert frames[0].loc[5, "Incident Number"] not in example
+    assert "real:6" in example and f"real:{len(frames[0]) + 1}" in example
+    assert "2024-03-01" in example and "2024-03-02" in example

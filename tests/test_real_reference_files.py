@@ -9,8 +9,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from dagster_duckdb import DuckDBResource
 
+from orchestration.resources import WarehouseDuckDB
 from orchestration.sources.geography import GeographyError, PolygonLayer, canonical_csa_names, name_key
 from orchestration.sources.health import read_nhp, read_vital_signs
 from tests.conftest import shared_file
@@ -108,7 +108,7 @@ def test_real_reference_assets_load_the_shared_files(real_env, tmp_path):
     db = tmp_path / "ref.duckdb"
     result = dg.materialize(
         [raw_boundaries, raw_neighborhoods, raw_csa_health_indicators, raw_vital_signs],
-        resources={"duckdb": DuckDBResource(database=str(db))},
+        resources={"duckdb": WarehouseDuckDB(database=str(db))},
         instance=dg.DagsterInstance.ephemeral(),
     )
     assert result.success
@@ -145,7 +145,7 @@ def test_the_vital_signs_indicators_the_marts_use_exist_in_bnias_file(real_env, 
     db = tmp_path / "vs.duckdb"
     result = dg.materialize(
         [raw_boundaries, raw_vital_signs],
-        resources={"duckdb": DuckDBResource(database=str(db))},
+        resources={"duckdb": WarehouseDuckDB(database=str(db))},
         instance=dg.DagsterInstance.ephemeral(),
     )
     assert result.success

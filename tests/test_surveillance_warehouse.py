@@ -190,25 +190,136 @@ def test_spike_notifications_go_out_once_per_state_even_across_restarts(httpserv
         ("2024-03-19-2:4", "new_spike"),
     ]
     assert all(r[2].startswith("sent (200)") for r in rows)
+    assert [r[1:3] for r in _alerts(tmp_path / "alerts.duckdb")] == [(True, 1)] * 3
 
 
-def test_a_failing_webhook_is_recorded_not_retried_forever(httpserver, tmp_path, monkeypatch):
+def _alerts(path):
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return conn.execute(
+            "select alert_id, delivered, attempts, webhook_status from alerts order by created_at"
+        ).fetchall()
+
+
+def test_an_alert_whose_post_failed_is_delivered_on_a_later_tick(httpserver, tmp_path, monkeypatch):
+    """The webhook is down when the spike is found and back a tick later: delivered once, not lost."""
+    from orchestration.sensors import overdose_spike_sensor
+
+    state = {"down": True, "received": []}
+
+    def hook(request):
+        if state["down"]:
+            return Response("down", status=503)
+        state["received"].append(json.loads(request.data))
+        return Response("ok")
+
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(hook)
+    monkeypatch.setenv("OVERDOSE_ALERT_WEBHOOK_URL", httpserver.url_for("/hook?token=s3cret"))
+    monkeypatch.setenv("ALERTS_DB", str(tmp_path / "alerts.duckdb"))
+    monkeypatch.setattr("orchestration.surveillance.notify.WEBHOOK_RETRIES", RetryPolicy(2, backoff_base=0.01))
+
+    def tick(instance, cursor):
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=SENSOR_RESOURCES) as context:
+            overdose_spike_sensor(context)
+            return context.cursor
+
+    with dg.instance_for_test() as instance:
+        _report(instance, "2024-03-17", [_spike("2024-03-17-1", 6)])
+        cursor = tick(instance, None)
+        [(alert_id, delivered, attempts, status)] = _alerts(tmp_path / "alerts.duckdb")
+        assert (alert_id, delivered, attempts) == ("2024-03-17-1:6", False, 1) and status == "failed (HTTP 503)"
+        state["down"] = False
+        cursor = tick(instance, cursor)  # no new results: the waiting alert goes out anyway
+        cursor = tick(instance, cursor)  # and only once
+    assert [r["alert_id"] for r in state["received"]] == ["2024-03-17-1:6"]
+    assert _alerts(tmp_path / "alerts.duckdb")[0][1:3] == (True, 2)
+
+
+def test_delivery_is_bounded_in_attempts_and_in_time_per_tick(tmp_path):
     from orchestration.surveillance import notify
 
-    httpserver.expect_request("/hook", method="POST").respond_with_data("down", status=503)
-    retries = RetryPolicy(max_attempts=2, backoff_base=0.01)
-    status = notify.post_webhook(httpserver.url_for("/hook"), {"x": 1}, policy=retries)
-    assert status == "failed (HTTP 503)"
+    store = tmp_path / "alerts.duckdb"
+    for i in range(5):
+        notify.record(notify.Notification(f"c{i}:3", f"c{i}", "new_spike", "2024-03-17", {"observed": 3}), store)
+    now = [0.0]
+    calls = []
+
+    def slow_failing_post(url, payload):
+        calls.append(payload["alert_id"])
+        now[0] += 10.0  # each POST takes 10 s and fails
+        return False, "failed (HTTP 503)"
+
+    def deliver():
+        return notify.deliver_pending(
+            store,
+            "http://127.0.0.1:9/hook",
+            budget_seconds=35,
+            max_attempts=3,
+            post=slow_failing_post,
+            clock=lambda: now[0],
+            attempt_seconds=12,
+        )
+
+    lines = deliver()
+    # POSTs start at 0, 10 and 20 s (each leaves 12 s within 35); the fourth, at 30 s, would overrun
+    assert calls == ["c0:3", "c1:3", "c2:3"]
+    assert lines[-1] == "2 alert(s) wait for the next tick (time budget)"
+    for _ in range(10):
+        now[0] = 0.0
+        deliver()
+    # every alert tried exactly max_attempts times, then given up and never tried again
+    assert sorted(calls) == sorted([f"c{i}:3" for i in range(5)] * 3)
+    assert all(status.startswith("gave up after 3 attempts") for *_, status in _alerts(store))
+
+
+def test_the_webhook_url_is_never_logged_with_its_path_or_query(httpserver, caplog):
+    from orchestration.surveillance import notify
+
+    httpserver.expect_request("/hook/T0KEN", method="POST").respond_with_data("down", status=503)
+    url = httpserver.url_for("/hook/T0KEN?key=s3cret")
+    delivered, status = notify.post_webhook(url, {"x": 1}, policy=RetryPolicy(max_attempts=2, backoff_base=0.01))
+    assert (delivered, status) == (False, "failed (HTTP 503)")
     assert len(httpserver.log) == 2
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("orchestration"))
+    assert "T0KEN" not in ours + status and "s3cret" not in ours + status
+    assert "POST http://localhost:" in ours  # the host is named, so an operator knows which hook
+    unreachable = "http://127.0.0.1:9/hook/T0KEN?key=s3cret"
+    delivered, status = notify.post_webhook(unreachable, {"x": 1}, policy=RetryPolicy(max_attempts=1))
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("orchestration"))
+    assert not delivered and "T0KEN" not in status + ours
 
 
 def test_a_webhook_that_refuses_the_alert_is_not_retried(httpserver):
     from orchestration.surveillance import notify
 
     httpserver.expect_request("/hook", method="POST").respond_with_data("no such hook", status=404)
-    status = notify.post_webhook(httpserver.url_for("/hook"), {"x": 1}, policy=RetryPolicy(max_attempts=3))
-    assert status == "failed (HTTP 404)"
+    delivered, status = notify.post_webhook(httpserver.url_for("/hook"), {"x": 1}, policy=RetryPolicy(max_attempts=3))
+    assert (delivered, status) == (False, "failed (HTTP 404)")
     assert len(httpserver.log) == 1
+
+
+def test_a_failure_part_way_through_a_day_keeps_the_previous_results(warehouse_copy):
+    """Clusters and locations are replaced, then the alerts insert fails: all three roll back together."""
+    import pandas as pd
+
+    from orchestration.assets.surveillance import replace_day
+    from orchestration.surveillance.tables import ALERTS, CLUSTER_LOCATIONS, CLUSTERS, SURVEILLANCE_TABLES
+
+    def counts():
+        return [
+            _q(warehouse_copy, f"select count(*) from {t.qualified} where analysis_date = ?", [TEST_END])[0][0]
+            for t in SURVEILLANCE_TABLES
+        ]
+
+    before = counts()
+    assert before[0] > 0 and before[1] > 0  # the demo outbreak: clusters and alerts exist for the day
+    broken_alerts = pd.DataFrame({"analysis_date": [TEST_END], "no_such_column": [1]})
+    with duckdb.connect(str(warehouse_copy)) as conn, pytest.raises(duckdb.Error):
+        replace_day(
+            conn,
+            TEST_END,
+            {CLUSTERS.name: pd.DataFrame(), CLUSTER_LOCATIONS.name: pd.DataFrame(), ALERTS.name: broken_alerts},
+        )
+    assert counts() == before
 
 
 def test_consecutive_analysis_days_follow_an_ongoing_spike(warehouse_copy, session_instance):

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -128,14 +128,100 @@ def build_serving_publication(audited: Sequence[dg.AssetsDefinition]) -> dg.Asse
     return serving_publication
 
 
+def sql_string(text: str | Path) -> str:
+    """A SQL string literal (a serving path may contain a quote)."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+class ServingLayout:
+    """Where publications live, and the one pointer that says which is current.
+
+    `<folder>/publications/<id>/` holds a publication's `warehouse.duckdb` and `parquet/`;
+    `<folder>/current` is a symlink to one of them, replaced atomically, so the database and its
+    Parquet files switch together. The paths BI tools use are fixed links through it:
+    `<folder>/<name>` (SERVING_DB) -> `current/<name>` and `<folder>/parquet` -> `current/parquet`.
+    A reader that resolves `current` once sees one publication, whole.
+    """
+
+    def __init__(self, target: Path):
+        self.target = target
+        self.folder = target.parent
+        self.publications = self.folder / "publications"
+        self.current = self.folder / "current"
+        self.parquet = self.folder / "parquet"
+
+    def building(self, publication_id: str) -> Path:
+        return self.publications / f"{publication_id}.building"
+
+    def current_id(self) -> str | None:
+        return self.current.resolve().name if self.current.is_symlink() else None
+
+    def remove_stale(self) -> list[str]:
+        """Folders of earlier publish runs that crashed before switching (one publisher at a time:
+        the writer pool)."""
+        removed = []
+        for stale in self.publications.glob("*.building"):
+            shutil.rmtree(stale, ignore_errors=True)
+            removed.append(stale.name)
+        for stale in self.folder.glob(f".{self.target.name}.*.building"):
+            stale.unlink(missing_ok=True)
+            removed.append(stale.name)
+        return removed
+
+    def _link(self, link: Path, to: str) -> None:
+        """Make `link` a symlink to `to` atomically (replacing a file, or a link, in one rename)."""
+        if link.is_symlink() and os.readlink(link) == to:
+            return
+        temp = link.with_name(f".{link.name}.{uuid.uuid4().hex[:8]}.link")
+        temp.symlink_to(to)
+        if link.is_dir() and not link.is_symlink():
+            shutil.rmtree(link)
+        os.replace(temp, link)
+
+    def switch(self, built: Path, publication_id: str) -> Path:
+        """Move the built publication into place and point `current` at it: the one atomic step."""
+        final = self.publications / publication_id
+        os.replace(built, final)
+        self._link(self.current, f"publications/{publication_id}")
+        self._link(self.target, f"current/{self.target.name}")
+        self._link(self.parquet, "current/parquet")
+        return final
+
+    def keep_recent(self, keep: int = 2, min_age: timedelta = timedelta(hours=1)) -> list[str]:
+        """Drop old publications: never the current one, the one before it, or any published within
+        `min_age` (a BI query may still be reading it). A publication's id starts with its UTC time."""
+        current = self.current_id()
+        done = sorted(p for p in self.publications.iterdir() if p.is_dir() and not p.name.endswith(".building"))
+        now = datetime.now(UTC)
+        removed = []
+        for old in done[:-keep]:
+            try:
+                published = datetime.strptime(old.name[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+            except ValueError:
+                continue  # not a publication folder: leave it alone
+            if old.name != current and now - published > min_age:
+                shutil.rmtree(old, ignore_errors=True)
+                removed.append(old.name)
+        for legacy in self.folder.glob("parquet-*"):  # the layout before publications/ (one link per file)
+            shutil.rmtree(legacy, ignore_errors=True)
+            removed.append(legacy.name)
+        return removed
+
+
 def publish(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, target: Path, checks: list[dict]
 ) -> dg.MaterializeResult:
-    """Write a new serving file and Parquet folder of the audited marts and switch to them."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Write a new serving database and Parquet folder of the audited marts and switch to them."""
+    layout = ServingLayout(target)
+    layout.publications.mkdir(parents=True, exist_ok=True)
+    stale = layout.remove_stale()
+    if stale:
+        context.log.warning(f"removed leftovers of earlier interrupted publications: {stale}")
     publication_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
-    building = target.with_name(f".{target.name}.{publication_id}.building")
-    parquet_dir = target.parent / f"parquet-{publication_id}"
+    building = layout.building(publication_id)
+    building.mkdir()
+    database = building / target.name
+    parquet_dir = building / "parquet"
     published_at = datetime.now(UTC)
     try:
         with duckdb.get_connection() as conn:
@@ -163,7 +249,7 @@ def publish(
                 )
                 for table in ("calls_for_service", "naloxone_administrations")
             }
-            conn.execute(f"attach '{building}' as pub")
+            conn.execute(f"attach {sql_string(database)} as pub")
             try:
                 conn.execute(f"create schema pub.{PUBLISHED_SCHEMA}")
                 conn.execute("create schema pub.meta")
@@ -190,18 +276,20 @@ def publish(
                 parquet_dir.mkdir()
                 for table in tables:
                     conn.execute(
-                        f"copy pub.{PUBLISHED_SCHEMA}.{table} to '{parquet_dir / (table + '.parquet')}' "
+                        f"copy pub.{PUBLISHED_SCHEMA}.{table} to {sql_string(parquet_dir / (table + '.parquet'))} "
                         "(format parquet)"
                     )
+                (parquet_dir / "_publication.json").write_text(
+                    json.dumps({"publication_id": publication_id, "row_counts": counts})
+                )
                 conn.execute("checkpoint pub")
             finally:
                 conn.execute("detach pub")
-        os.replace(building, target)  # atomic: readers see the old file or the new one
-        _swap_parquet_link(target.parent, parquet_dir)
+        layout.switch(building, publication_id)  # the one atomic step: database and Parquet together
     except BaseException:
-        building.unlink(missing_ok=True)
-        shutil.rmtree(parquet_dir, ignore_errors=True)
+        shutil.rmtree(building, ignore_errors=True)  # never the current publication
         raise
+    removed = layout.keep_recent()
     warnings = [c for c in checks if c["passed"] is False]
     context.log.info(f"published {len(tables)} marts to {target} as {publication_id}")
     return dg.MaterializeResult(
@@ -209,24 +297,13 @@ def publish(
             "publication_id": publication_id,
             "published_at": published_at.isoformat(),
             "path": str(target),
-            "parquet": str(target.parent / "parquet"),
+            "parquet": str(layout.parquet),
             "tables": len(tables),
             "dagster/row_count": sum(counts.values()),
             "row_counts": dg.MetadataValue.json(counts),
             "partitions": dg.MetadataValue.json(partitions),
             "checks_audited": len(checks),
             "warnings_published": dg.MetadataValue.json(warnings),
+            "old_publications_removed": dg.MetadataValue.json(removed),
         }
     )
-
-
-def _swap_parquet_link(folder: Path, new_dir: Path) -> None:
-    """Point `parquet` at the new folder atomically, then drop folders older than the previous one."""
-    link = folder / "parquet"
-    previous = link.resolve() if link.is_symlink() else None
-    temp_link = folder / f".parquet.{new_dir.name}"
-    temp_link.symlink_to(new_dir.name)
-    os.replace(temp_link, link)
-    for old in folder.glob("parquet-*"):
-        if old not in (new_dir, previous):
-            shutil.rmtree(old, ignore_errors=True)

@@ -4,7 +4,8 @@ Daily assets load a whole partition range per run: `make run` loads its two-plus
 generator call and one transaction, and a backfill runs 31 days at a time instead of a run a day.
 """
 
-from datetime import date
+from collections.abc import Iterator
+from datetime import date, timedelta
 
 import dagster as dg
 import pandas as pd
@@ -12,14 +13,22 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from orchestration import settings
+from orchestration.checks.raw_checks import (
+    CALLS_SPEC,
+    NALOXONE_SPEC,
+    RawCheckSpec,
+    audit_loaded,
+    audit_staged,
+    check_specs,
+)
 from orchestration.partitions import WRITER_POOL, daily_partitions, partition_days
-from orchestration.raw_tables import CALLS, NALOXONE, RawTable
+from orchestration.raw_tables import NALOXONE, RawTable
 from orchestration.resources import EmsInbox
 from orchestration.source_config import SourceConfig, resolve_source
 from orchestration.sources import ems_inbox as ems_reports
 from orchestration.sources.arcgis import ArcGISCallsClient, LayerRegistry
 from orchestration.sql_rules import ems_incident_day, local_day_of_epoch_ms
-from orchestration.warehouse import partition_counts, replace_partitions
+from orchestration.warehouse import commit, discard, ensure_table, partition_counts, pending_rows, stage
 
 
 class CallsConfig(SourceConfig):
@@ -48,12 +57,18 @@ def fetch_real_calls(context: dg.AssetExecutionContext, config: CallsConfig, sta
 
 
 def load_ems_inbox(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, inbox: EmsInbox, start: date, end: date
-) -> dg.MaterializeResult:
-    """Load the newest report of each day in the window from EMS_INBOX_DIR, then archive them.
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    inbox: EmsInbox,
+    start: date,
+    end: date,
+    allow_empty_days: bool,
+) -> Iterator:
+    """Load the newest report of each day in the window from the inbox; archive them once committed.
 
-    Every report is read and validated before anything is written, so a malformed file fails
-    the run with nothing loaded. Days without a report keep what they had.
+    Every report is read and validated, staged and audited before anything is written, so a
+    malformed file or a failing blocking check fails the run with nothing loaded and the files
+    left in the inbox. Days without a report keep what they had.
     """
     folder = inbox.folder()
     reports = ems_reports.reports_for_days(folder, start, end)
@@ -63,7 +78,7 @@ def load_ems_inbox(
         frame["_partition_date"] = pd.Timestamp(day)
         frame["_source"] = report.path.name
         frames.append(frame)
-        context.log.info(f"{report.path.name}: {len(frame):,} administrations for {day}")
+        context.log.info(f"{report.path.name}: {len(frame):,} rows for {day}")
     frame = (
         pd.concat(frames, ignore_index=True)
         if frames
@@ -72,37 +87,119 @@ def load_ems_inbox(
     if not reports:
         context.log.warning(f"no EMS reports in {folder} for {start}..{end}: nothing loaded")
     with duckdb.get_connection() as conn:
-        loaded = replace_partitions(conn, NALOXONE, frame, start, end, "real", days=sorted(reports))
+        yield from load_audited(
+            context,
+            conn,
+            NALOXONE_SPEC,
+            frame,
+            start,
+            end,
+            "real",
+            sorted(reports),
+            allow_empty_days,
+            origin=f"the reports {sorted(r.path.name for r in reports.values())}",
+            metadata={
+                "inbox": str(folder),
+                "reports": dg.MetadataValue.json({str(d): r.path.name for d, r in sorted(reports.items())}),
+            },
+        )
+    # only after the commit: a refused file stays in the inbox for a person to fix
     archived = [str(ems_reports.archive_report(folder, r).relative_to(folder)) for r in reports.values()]
-    return dg.MaterializeResult(
-        metadata={
-            "rows_loaded": loaded,
-            "source": "real",
-            "inbox": str(folder),
-            "reports": dg.MetadataValue.json({str(d): r.path.name for d, r in sorted(reports.items())}),
-            "archived": dg.MetadataValue.json(archived),
-        }
-    )
+    context.log.info(f"archived {archived}")
 
 
-def _load_result(
-    conn, table: RawTable, frame: pd.DataFrame, start: date, end: date, source: str
-) -> dg.MaterializeResult:
-    loaded = replace_partitions(conn, table, frame, start, end, source)
+def empty_days(conn, table: RawTable, frame: pd.DataFrame, days: list[date]) -> list[str]:
+    """Days of the load that arrive with no rows although the table knows rows for them, or the same
+    weekday over the 28 days before had rows: an empty answer there is a broken feed, not a quiet day."""
+    incoming = set(pd.to_datetime(frame["_partition_date"]).dt.date) if len(frame) else set()
+    missing = sorted(d for d in days if d not in incoming)
+    if not missing:
+        return []
+    rows = conn.execute(
+        f"""
+        with days as (select unnest(?::DATE[]) as day),
+        daily as (select _partition_date as day, count(*) as n from {table.qualified} group by 1)
+        select d.day, coalesce(max(e.n), 0) as existing, coalesce(median(h.n), 0) as weekday_median
+        from days d
+        left join daily e on e.day = d.day
+        left join daily h on isodow(h.day) = isodow(d.day) and h.day >= d.day - interval 28 day and h.day < d.day
+        group by d.day order by d.day""",
+        [missing],
+    ).fetchall()
+    return [
+        f"{day}: 0 rows where the table has {existing} and the same weekday had a median of {median:g}"
+        for day, existing, median in rows
+        if existing or median >= 1
+    ]
+
+
+def load_audited(
+    context: dg.AssetExecutionContext,
+    conn,
+    spec: RawCheckSpec,
+    frame: pd.DataFrame,
+    start: date,
+    end: date,
+    source: str,
+    days: list[date] | None,
+    allow_empty_days: bool,
+    origin: str,
+    metadata: dict | None = None,
+) -> Iterator:
+    """Stage the load, run the blocking checks on exactly its rows, and commit only if all pass.
+
+    Yields the check results and the materialization; raises `dg.Failure` (having changed nothing
+    in `raw`) when a blocking check fails or the load would empty days that had rows.
+    """
+    table = spec.table
+    ensure_table(conn, table)
+    covered = days if days is not None else [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    emptied = empty_days(conn, table, frame, covered)
+    if emptied and not allow_empty_days:
+        raise dg.Failure(
+            f"{table.qualified}: {origin} returned no rows for {len(emptied)} day(s) that should have some; "
+            f"nothing was loaded and the previous rows are kept (set allow_empty_days to load them empty on purpose): "
+            + "; ".join(emptied[:3]),
+            metadata={"empty_days": dg.MetadataValue.json(emptied[:31])},
+        )
+    load_id = f"{context.run.run_id}:{table.name}"
+    staged = stage(conn, table, frame, load_id, start, end, source, days)
+    results = audit_staged(conn, spec, pending_rows(table, load_id))
+    yield from results
+    failed = [r for r in results if not r.passed]
+    if failed:
+        discard(conn, table, load_id)
+        raise dg.Failure(
+            f"{table.qualified}: blocking check(s) {[r.check_name for r in failed]} failed on the {staged:,} rows "
+            f"from {origin}; nothing was loaded and the previous rows are kept",
+            metadata={
+                r.check_name: dg.MetadataValue.json(
+                    {
+                        "failing_count": r.metadata["failing_count"].value,
+                        "examples": r.metadata["examples"].value if "examples" in r.metadata else [],
+                    }
+                )
+                for r in failed
+            },
+        )
+    loaded = commit(conn, table, load_id, start, end, days)
+    yield from audit_loaded(conn, spec, start, end)
     per_day = partition_counts(conn, table, start, end)
     n_days = (end - start).days + 1
     counts = list(per_day.values()) or [0]
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             # one day: the partition's row count; a range run reports what it loaded in all
             ("dagster/row_count" if n_days == 1 else "rows_loaded"): dg.MetadataValue.int(loaded),
             "source": source,
             "window": f"{start}..{end}",
             "days_in_window": n_days,
+            "days_replaced": len(covered),
             "days_with_rows": len(per_day),
             "min_rows_per_day": min(counts),
             "max_rows_per_day": max(counts),
             "table": table.qualified,
+            **(metadata or {}),
         }
     )
 
@@ -115,11 +212,10 @@ def _load_result(
     # a month a run: a year's backfill is 12 runs, and a failure costs at most a month
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=31),
     kinds={"python", "duckdb"},
+    check_specs=check_specs(CALLS_SPEC),
     description="911 calls for service as the Open Baltimore ArcGIS layers return them, one row per call.",
 )
-def raw_calls_for_service(
-    context: dg.AssetExecutionContext, config: CallsConfig, duckdb: DuckDBResource
-) -> dg.MaterializeResult:
+def raw_calls_for_service(context: dg.AssetExecutionContext, config: CallsConfig, duckdb: DuckDBResource) -> Iterator:
     start, end = partition_days(context)
     source = resolve_source("calls", config)
     if source == "demo":
@@ -128,10 +224,15 @@ def raw_calls_for_service(
         frame = generate_calls(start, end, settings.demo_seed())
         frame["_partition_date"] = local_day_of_epoch_ms(frame["callDateTime"])
         context.log.info(f"generated {len(frame):,} demo calls for {start}..{end}")
+        origin = "the demo generator"
     else:
         frame = fetch_real_calls(context, config, start, end)
+        registry = LayerRegistry({int(year): path for year, path in config.layers.items()})
+        origin = "the ArcGIS layer(s) " + ", ".join(sorted({layer for layer, _, _ in registry.slices(start, end)}))
     with duckdb.get_connection() as conn:
-        return _load_result(conn, CALLS, frame, start, end, source)
+        yield from load_audited(
+            context, conn, CALLS_SPEC, frame, start, end, source, None, config.allow_empty_days, origin
+        )
 
 
 @dg.asset(
@@ -141,6 +242,7 @@ def raw_calls_for_service(
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=31),
     kinds={"python", "duckdb"},
+    check_specs=check_specs(NALOXONE_SPEC),
     description=(
         "EMS naloxone administrations, one row per patient, in the layout of BCHD's Daily Naloxone "
         "Report. Contains protected health information: restricted."
@@ -148,7 +250,7 @@ def raw_calls_for_service(
 )
 def raw_naloxone_administrations(
     context: dg.AssetExecutionContext, config: SourceConfig, duckdb: DuckDBResource, ems_inbox: EmsInbox
-) -> dg.MaterializeResult:
+) -> Iterator:
     start, end = partition_days(context)
     source = resolve_source("ems", config)
     if source == "demo":
@@ -158,8 +260,20 @@ def raw_naloxone_administrations(
         frame["_partition_date"] = ems_incident_day(frame["Incident Date"])
         context.log.info(f"generated {len(frame):,} demo naloxone administrations for {start}..{end}")
         with duckdb.get_connection() as conn:
-            return _load_result(conn, NALOXONE, frame, start, end, source)
-    return load_ems_inbox(context, duckdb, ems_inbox, start, end)
+            yield from load_audited(
+                context,
+                conn,
+                NALOXONE_SPEC,
+                frame,
+                start,
+                end,
+                source,
+                None,
+                config.allow_empty_days,
+                "the demo generator",
+            )
+    else:
+        yield from load_ems_inbox(context, duckdb, ems_inbox, start, end, config.allow_empty_days)
 
 
 raw_assets = [raw_calls_for_service, raw_naloxone_administrations]

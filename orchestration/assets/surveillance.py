@@ -49,15 +49,22 @@ class SurveillanceConfig(dg.Config):
         return ScanParameters.from_attributes(self)
 
 
-def _replace_day(conn, table: OutputTable, frame: pd.DataFrame, day: date) -> None:
-    conn.execute(f"create schema if not exists {table.schema}")
-    conn.execute(table.ddl())
+def replace_day(conn, day: date, results: dict[str, pd.DataFrame]) -> None:
+    """Replace the analysis day in every surveillance table (`results`: table name -> rows) in one
+    transaction: a failure part-way leaves the day's previous clusters, locations and alerts together."""
+    for table in SURVEILLANCE_TABLES:
+        conn.execute(f"create schema if not exists {table.schema}")
+        conn.execute(table.ddl())
     with transaction(conn):
-        conn.execute(f"delete from {table.qualified} where analysis_date = ?", [day])
-        if len(frame):
-            conn.register("incoming", frame)
-            conn.execute(f"insert into {table.qualified} by name select * from incoming")
-            conn.unregister("incoming")
+        for table in SURVEILLANCE_TABLES:
+            conn.execute(f"delete from {table.qualified} where analysis_date = ?", [day])
+            frame = results[table.name]
+            if len(frame):
+                conn.register("incoming", frame)
+                try:
+                    conn.execute(f"insert into {table.qualified} by name select * from incoming")
+                finally:
+                    conn.unregister("incoming")
 
 
 def scan_day(conn, day: date, config: SurveillanceConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -238,9 +245,7 @@ def overdose_surveillance(context: dg.AssetExecutionContext, config: Surveillanc
             if len(clusters):
                 clusters = follow_clusters(conn, day, clusters, members)
             alerts = ears_day(conn, day, config)
-            _replace_day(conn, CLUSTERS, clusters, day)
-            _replace_day(conn, CLUSTER_LOCATIONS, members, day)
-            _replace_day(conn, ALERTS, alerts, day)
+            replace_day(conn, day, {CLUSTERS.name: clusters, CLUSTER_LOCATIONS.name: members, ALERTS.name: alerts})
             context.log.info(f"{day}: {len(clusters)} cluster(s) reported")
             day += timedelta(days=1)
         counts = {

@@ -1,21 +1,22 @@
-"""Checks on what the latest load put into a raw table.
+"""Checks on a raw load: blocking ones judge the staged rows before they replace anything.
 
-A load writes its whole window in one transaction, so its rows share one `_loaded_at`: the
-checks look at exactly the rows the run loaded. Blocking checks (schema, timestamps in the
-window, coordinates in the city, key null rates) stop the run before dbt reads bad data;
-duplicates (quarantined downstream), volume against the weekday median and freshness warn.
-Each result carries the failing count, examples and the threshold.
+A raw asset stages its rows in `raw_pending.<table>` (see `orchestration.warehouse`), runs the
+blocking checks (schema, timestamps in the window, coordinates in the city, key null rates) on
+exactly those rows, and commits them only if all pass; then the warning checks (duplicates
+across the table, volume against the weekday median, freshness) judge the run's own days in
+`raw.<table>`, never "the newest load" (two runs can interleave). Each result carries the
+failing count, examples and the threshold. Examples name rows by `spec.example_columns`: for the
+EMS feed that is (source file, row number) only, so no patient value reaches run history.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
 from orchestration import settings, sql_rules
-from orchestration.partitions import WRITER_POOL
 from orchestration.raw_tables import CALLS, NALOXONE, RawTable
 
 
@@ -26,6 +27,8 @@ class RawCheckSpec:
     local_time: str  # SQL: local wall-clock TIMESTAMP of the event (NULL when unparseable)
     latitude: str
     longitude: str
+    # SQL columns that identify a row in examples (never patient values)
+    example_columns: tuple[str, ...] = ()
     # a duplicate: rows sharing `duplicate_key` for which `duplicate_when` (an aggregate) holds
     duplicate_key: str = ""
     duplicate_when: str = "count(*) > 1"
@@ -39,6 +42,10 @@ class RawCheckSpec:
     def asset_key(self) -> dg.AssetKey:
         return dg.AssetKey(["raw", self.table.name])
 
+    @property
+    def examples_sql(self) -> str:
+        return ", ".join(self.example_columns or (self.key,))
+
 
 def _nullif_blank(column: str) -> str:
     return f"nullif(trim(cast({column} as varchar)), '')"
@@ -50,12 +57,15 @@ CALLS_SPEC = RawCheckSpec(
     local_time=sql_rules.call_local_time('"callDateTime"'),
     latitude=sql_rules.coordinate('"latitude"'),
     longitude=sql_rules.coordinate('"longitude"'),
+    example_columns=('"recordId"', "_source_row"),
     null_thresholds={'"recordId"': 0.001, '"callDateTime"': 0.001, _nullif_blank('"description"'): 0.01},
     freshness_hours=6.0,
 )
 NALOXONE_SPEC = RawCheckSpec(
     table=NALOXONE,
     key='"Incident Number"',
+    # a patient's incident number is PHI: examples say where the row is, not what it says
+    example_columns=("_source", "_source_row"),
     # several patients share an incident; an incident in two days' reports would be counted twice
     duplicate_key=_nullif_blank('"Incident Number"'),
     duplicate_when="count(distinct _partition_date) > 1",
@@ -70,19 +80,29 @@ NALOXONE_SPEC = RawCheckSpec(
     max_outside_window_share=0.05,  # a report may carry a late entry from an earlier day
     freshness_hours=24.0,  # a day's report is dated, not timed: its newest incident is that day
 )
+SPECS = {CALLS.name: CALLS_SPEC, NALOXONE.name: NALOXONE_SPEC}
 
 
-def _latest(spec: RawCheckSpec) -> str:
-    """The rows of the table's most recent load."""
-    t = spec.table.qualified
-    return f"(select * from {t} where _loaded_at = (select max(_loaded_at) from {t}))"
+def run_rows(spec: RawCheckSpec, start: date, end: date) -> str:
+    """SQL relation of the rows of `raw.<table>` in the run's days."""
+    return f"(select * from {spec.table.qualified} where _partition_date between '{start}' and '{end}')"
 
 
 def _examples(conn: duckdb.DuckDBPyConnection, sql: str, limit: int = 5) -> list[str]:
     return [", ".join(str(v) for v in row) for row in conn.execute(f"{sql} limit {limit}").fetchall()]
 
 
-def check_schema(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
+def _result(name: str, spec: RawCheckSpec, passed: bool, metadata: dict, warn: bool = False) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=spec.asset_key,
+        check_name=name,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN if warn else dg.AssetCheckSeverity.ERROR,
+        metadata=metadata,
+    )
+
+
+def check_schema(conn, spec: RawCheckSpec, rows: str) -> dg.AssetCheckResult:
     actual = dict(
         conn.execute(
             "select column_name, data_type from information_schema.columns "
@@ -94,16 +114,18 @@ def check_schema(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
     retyped = [f"{c}: {actual[c]} (declared {t})" for c, t in spec.table.columns if c in actual and actual[c] != t]
     # a field renamed upstream arrives as a declared column that is empty in every row
     present = [c for c, _ in spec.table.columns if c in actual]
-    rows, *filled = conn.execute(
+    total, *filled = conn.execute(
         "select count(*)"
         + "".join(f", count({_nullif_blank(f'{chr(34)}{c}{chr(34)}')})" for c in present)
-        + f" from {_latest(spec)}"
+        + f" from {rows}"
     ).fetchone()
-    empty = [c for c, n in zip(present, filled, strict=True) if n == 0] if rows else []
-    problems = missing + retyped + [f"{c}: empty in all {rows} rows (renamed upstream?)" for c in empty]
-    return dg.AssetCheckResult(
-        passed=not problems,
-        metadata={
+    empty = [c for c, n in zip(present, filled, strict=True) if n == 0] if total else []
+    problems = missing + retyped + [f"{c}: empty in all {total} rows (renamed upstream?)" for c in empty]
+    return _result(
+        "schema_matches_declaration",
+        spec,
+        not problems,
+        {
             "failing_count": len(problems),
             "problems": dg.MetadataValue.json(problems),
             "threshold": "every declared column present, typed as declared, and not entirely empty",
@@ -111,51 +133,58 @@ def check_schema(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
     )
 
 
-def _share_outside(conn, rows_sql: str, outside: str, limit: float, **metadata) -> dg.AssetCheckResult:
+def _share_outside(
+    conn, name: str, spec: RawCheckSpec, rows_sql: str, outside: str, limit: float, **metadata
+) -> dg.AssetCheckResult:
     """Passes when the rows of `rows_sql` matching `outside` are at most `limit` of them (one scan)."""
     total, failing = conn.execute(f"select count(*), count(*) filter (where {outside}) from ({rows_sql})").fetchone()
     share = failing / total if total else 0.0
-    return dg.AssetCheckResult(
-        passed=share <= limit,
-        metadata={
+    examples = _examples(conn, f"select {spec.examples_sql} from ({rows_sql}) where {outside}")
+    return _result(
+        name,
+        spec,
+        share <= limit,
+        {
             "failing_count": failing,
             "rows_checked": total,
             "failing_share": share,
             "threshold": limit,
             **metadata,
-            "examples": dg.MetadataValue.json(_examples(conn, f"select * from ({rows_sql}) where {outside}")),
+            "examples": dg.MetadataValue.json(examples),
         },
     )
 
 
-def check_timestamps_in_window(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
+def check_timestamps_in_window(conn, spec: RawCheckSpec, rows: str) -> dg.AssetCheckResult:
     return _share_outside(
         conn,
-        f"select {spec.key}, {spec.local_time} as local_time, _partition_date from {_latest(spec)}",
-        "local_time is not null and cast(local_time as date) <> _partition_date",
+        "timestamps_inside_partition_window",
+        spec,
+        f"select *, {spec.local_time} as _local_time from {rows}",
+        "_local_time is not null and cast(_local_time as date) <> _partition_date",
         spec.max_outside_window_share,
     )
 
 
-def check_coordinates_in_city(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
+def check_coordinates_in_city(conn, spec: RawCheckSpec, rows: str) -> dg.AssetCheckResult:
     variables = settings.dbt_vars()
     return _share_outside(
         conn,
-        f"select {spec.key}, {spec.latitude} as lat, {spec.longitude} as lon from {_latest(spec)} "
+        "coordinates_inside_baltimore",
+        spec,
+        f"select *, {spec.latitude} as _lat, {spec.longitude} as _lon from {rows} "
         f"where {spec.latitude} is not null and {spec.longitude} is not null",
-        f"not {sql_rules.inside_city('lat', 'lon')}",
+        f"not {sql_rules.inside_city('_lat', '_lon')}",
         spec.max_outside_city_share,
         city_extent=dg.MetadataValue.json(variables["city_extent"]),
         margin_deg=float(variables["city_box_margin_deg"]),
     )
 
 
-def check_key_null_rates(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
+def check_key_null_rates(conn, spec: RawCheckSpec, rows: str) -> dg.AssetCheckResult:
     columns = list(spec.null_thresholds)
     total, *nulls = conn.execute(
-        "select count(*)"
-        + "".join(f", count(*) filter (where {c} is null)" for c in columns)
-        + f" from {_latest(spec)}"
+        "select count(*)" + "".join(f", count(*) filter (where {c} is null)" for c in columns) + f" from {rows}"
     ).fetchone()
     rates, failing = {}, {}
     for column, null_rows in zip(columns, nulls, strict=True):
@@ -164,9 +193,11 @@ def check_key_null_rates(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
         rates[column] = {"null_rows": null_rows, "null_rate": round(rate, 6), "threshold": limit}
         if rate > limit:
             failing[column] = rates[column]
-    return dg.AssetCheckResult(
-        passed=not failing,
-        metadata={
+    return _result(
+        "key_null_rates_under_thresholds",
+        spec,
+        not failing,
+        {
             "failing_count": len(failing),
             "rows_checked": total,
             "failing_columns": dg.MetadataValue.json(failing),
@@ -176,38 +207,48 @@ def check_key_null_rates(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
     )
 
 
-def check_duplicate_keys(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
-    """Keys loaded more than once across the whole table (they are quarantined downstream)."""
+def check_duplicate_keys(conn, spec: RawCheckSpec, start: date, end: date) -> dg.AssetCheckResult:
+    """Keys of the run's days loaded more than once across the whole table (quarantined downstream)."""
     t = spec.table.qualified
     key = spec.duplicate_key or spec.key
+    where = f"{key} in (select {key} from {run_rows(spec, start, end)})"
     dup_sql = (
-        f"select {key} as key, count(*) as copies, list(distinct _partition_date) as days "
-        f"from {t} where {key} is not null group by 1 having {spec.duplicate_when}"
+        f"select {key} as key, list(concat_ws(':', {spec.examples_sql})) as rows_, "
+        f"list(distinct cast(_partition_date as varchar) order by cast(_partition_date as varchar)) as days "
+        f"from {t} where {key} is not null and {where} "
+        f"group by 1 having {spec.duplicate_when}"
     )
     duplicates = conn.execute(f"select count(*) from ({dup_sql})").fetchone()[0]
-    return dg.AssetCheckResult(
-        passed=duplicates == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
+    return _result(
+        "no_duplicate_keys",
+        spec,
+        duplicates == 0,
+        {
             "failing_count": duplicates,
             "threshold": 0,
-            "examples": dg.MetadataValue.json(_examples(conn, dup_sql)),
+            # where the copies are, not which key (an EMS key is PHI)
+            "examples": dg.MetadataValue.json(_examples(conn, f"select rows_, days from ({dup_sql})")),
         },
+        warn=True,
     )
 
 
-def check_volume(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
-    """Each loaded day's rows against the median of the same weekday over the 28 days before it."""
+def check_volume(conn, spec: RawCheckSpec, start: date, end: date) -> dg.AssetCheckResult:
+    """Each of the run's days against the median of the same weekday over the 28 days before it.
+
+    A day of the run with no rows counts as 0 (an empty feed is the drop this check is for).
+    """
     t = spec.table.qualified
     lo, hi = spec.volume_band
     sql = f"""
         with daily as (select _partition_date as day, count(*) as n from {t} group by 1),
-        loaded as (select distinct _partition_date as day from {_latest(spec)})
-        select d.day, d.n, median(h.n) as median, count(h.n) as history
-        from daily d join loaded using (day)
+        run_days as (select cast(range as date) as day from range(date '{start}', date '{end}' + interval 1 day,
+            interval 1 day))
+        select r.day, coalesce(d.n, 0) as n, median(h.n) as median, count(h.n) as history
+        from run_days r left join daily d using (day)
         left join daily h
-            on isodow(h.day) = isodow(d.day) and h.day >= d.day - interval 28 day and h.day < d.day
-        group by d.day, d.n
+            on isodow(h.day) = isodow(r.day) and h.day >= r.day - interval 28 day and h.day < r.day
+        group by r.day, d.n
     """
     rows = conn.execute(sql).fetchall()
     judged = [(str(day), n, med) for day, n, med, history in rows if history >= 3 and med]
@@ -218,75 +259,76 @@ def check_volume(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
         # ordinary day-to-day noise is not a drop
         if not lo <= n / med <= hi and abs(n - med) > 3 * med**0.5
     ]
-    return dg.AssetCheckResult(
-        passed=not flagged,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
+    return _result(
+        "row_count_near_weekday_median",
+        spec,
+        not flagged,
+        {
             "failing_count": len(flagged),
             "days_judged": len(judged),
             "days_without_history": len(rows) - len(judged),
             "threshold": f"{lo} <= rows / same-weekday 28-day median <= {hi}, or within 3 sqrt(median)",
             "examples": dg.MetadataValue.json(flagged[:5]),
         },
+        warn=True,
     )
 
 
-def check_freshness(conn, spec: RawCheckSpec) -> dg.AssetCheckResult:
-    """The newest event of the loaded window is close to the window's end: the last day is complete."""
-    latest = _latest(spec)
-    newest, window_end = conn.execute(
-        f"select max({spec.local_time}), max(_partition_date) + interval 1 day from {latest}"
-    ).fetchone()
-    lag = (window_end - newest).total_seconds() / 3600 if newest and window_end else None
-    return dg.AssetCheckResult(
-        passed=lag is not None and lag <= spec.freshness_hours,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
+def check_freshness(conn, spec: RawCheckSpec, start: date, end: date) -> dg.AssetCheckResult:
+    """The newest event of the run's days is close to the end of the window: the last day is complete."""
+    newest = conn.execute(f"select max({spec.local_time}) from {run_rows(spec, start, end)}").fetchone()[0]
+    window_end = datetime.combine(end + timedelta(days=1), time(0))
+    lag = (window_end - newest).total_seconds() / 3600 if newest else None
+    return _result(
+        "newest_record_is_fresh",
+        spec,
+        lag is not None and lag <= spec.freshness_hours,
+        {
             "newest_record_local": str(newest),
             "window_end_local": str(window_end),
             "lag_hours": round(lag, 2) if lag is not None else -1,
             "threshold": spec.freshness_hours,
             "failing_count": 0 if lag is not None and lag <= spec.freshness_hours else 1,
         },
+        warn=True,
     )
 
 
-CHECKS: dict[str, tuple[Callable, bool, str]] = {
-    "schema_matches_declaration": (check_schema, True, "Declared columns present, typed, and not entirely empty."),
+# name -> (function, blocking, description). Blocking checks take the staged rows; the others the run's days.
+BLOCKING: dict[str, tuple[Callable, str]] = {
+    "schema_matches_declaration": (check_schema, "Declared columns present, typed, and not entirely empty."),
     "timestamps_inside_partition_window": (
         check_timestamps_in_window,
-        True,
         "Each row's local date is its load partition's day.",
     ),
-    "coordinates_inside_baltimore": (check_coordinates_in_city, True, "Points lie inside Baltimore's bounding box."),
-    "key_null_rates_under_thresholds": (check_key_null_rates, True, "Key columns are rarely empty."),
-    "no_duplicate_keys": (check_duplicate_keys, False, "No key was loaded twice (duplicates are quarantined)."),
+    "coordinates_inside_baltimore": (check_coordinates_in_city, "Points lie inside Baltimore's box."),
+    "key_null_rates_under_thresholds": (check_key_null_rates, "Key columns are rarely empty."),
+}
+WARNINGS: dict[str, tuple[Callable, str]] = {
+    "no_duplicate_keys": (check_duplicate_keys, "No key was loaded twice (duplicates are quarantined)."),
     "row_count_near_weekday_median": (
         check_volume,
-        False,
-        "Each day's volume is near the same weekday's trailing 28-day median.",
+        "Each day's volume (0 for a day without rows) is near the same weekday's trailing 28-day median.",
     ),
-    "newest_record_is_fresh": (check_freshness, False, "The newest record is close to the end of the loaded window."),
+    "newest_record_is_fresh": (check_freshness, "The newest record is close to the end of the loaded window."),
 }
 
 
-def build_raw_checks(spec: RawCheckSpec) -> list[dg.AssetChecksDefinition]:
-    checks = []
-    for name, (fn, blocking, description) in CHECKS.items():
-
-        def _make(fn=fn):
-            def _check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-                with duckdb.get_connection() as conn:
-                    return fn(conn, spec)
-
-            return _check
-
-        checks.append(
-            dg.asset_check(
-                asset=spec.asset_key, name=name, blocking=blocking, description=description, pool=WRITER_POOL
-            )(_make())
-        )
-    return checks
+def check_specs(spec: RawCheckSpec) -> list[dg.AssetCheckSpec]:
+    """The checks a raw asset evaluates itself (blocking ones before its rows replace anything)."""
+    return [
+        dg.AssetCheckSpec(name, asset=spec.asset_key, blocking=True, description=d) for name, (_, d) in BLOCKING.items()
+    ] + [
+        dg.AssetCheckSpec(name, asset=spec.asset_key, blocking=False, description=d)
+        for name, (_, d) in WARNINGS.items()
+    ]
 
 
-raw_checks = [*build_raw_checks(CALLS_SPEC), *build_raw_checks(NALOXONE_SPEC)]
+def audit_staged(conn, spec: RawCheckSpec, rows: str) -> list[dg.AssetCheckResult]:
+    """The blocking checks on a staged load's rows."""
+    return [fn(conn, spec, rows) for fn, _ in BLOCKING.values()]
+
+
+def audit_loaded(conn, spec: RawCheckSpec, start: date, end: date) -> list[dg.AssetCheckResult]:
+    """The warning checks on the run's days once they are in `raw.<table>`."""
+    return [fn(conn, spec, start, end) for fn, _ in WARNINGS.values()]

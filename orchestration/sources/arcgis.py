@@ -81,6 +81,23 @@ class LayerRegistry:
         return out
 
 
+class ArcGISResponseError(SourceError):
+    """An answer that is not shaped as an ArcGIS REST answer should be; the message names the URL."""
+
+
+def _whole_number(value: Any, what: str, url: str) -> int:
+    """A count or a record limit as a non-negative int, or the client's own error naming the URL."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ArcGISResponseError(f"{url}: {what} is not a number: {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ArcGISResponseError(f"{url}: {what} is not a number: {value!r}") from None
+    if number < 0 or number != int(number):
+        raise ArcGISResponseError(f"{url}: {what} is not a whole non-negative number: {value!r}")
+    return int(number)
+
+
 def utc_bounds(first: date, last: date) -> tuple[datetime, datetime]:
     """UTC instants of local midnight starting `first` and local midnight after `last`."""
     lo = datetime.combine(first, time(0), LOCAL_TZ).astimezone(ZoneInfo("UTC"))
@@ -146,6 +163,9 @@ class ArcGISCallsClient:
     http: JsonHttp = field(default_factory=JsonHttp)
     max_workers: int = 4
     date_field: str = "callDateTime"
+    # pages of one query at most: a month of Baltimore's calls is ~110 pages of 1,000; a server
+    # that keeps saying "more" past this is looping, and the load stops rather than run forever
+    max_pages: int = 2000
 
     def __post_init__(self) -> None:
         self.http.inspect = _check_arcgis_body
@@ -156,7 +176,10 @@ class ArcGISCallsClient:
         return self.base_url + layer.strip("/")
 
     def layer_metadata(self, layer: str) -> dict[str, Any]:
-        return self.http.get_json(self.layer_url(layer), {"f": "json"})
+        body = self.http.get_json(self.layer_url(layer), {"f": "json"})
+        if not isinstance(body, dict):
+            raise ArcGISResponseError(f"{self.layer_url(layer)}: layer metadata is not a JSON object")
+        return body
 
     def _where(self, metadata: dict[str, Any], first: date, last: date) -> str:
         names = {f["name"].lower(): f["name"] for f in metadata.get("fields", [])}
@@ -166,13 +189,18 @@ class ArcGISCallsClient:
         return f"{field_name} >= TIMESTAMP '{lo.strftime(fmt)}' AND {field_name} < TIMESTAMP '{hi.strftime(fmt)}'"
 
     def _query(self, layer: str, params: dict[str, Any]) -> dict[str, Any]:
-        return self.http.get_json(self.layer_url(layer) + "/query", {"f": "json", **params})
+        body = self.http.get_json(self.layer_url(layer) + "/query", {"f": "json", **params})
+        if not isinstance(body, dict):
+            raise ArcGISResponseError(f"{self.layer_url(layer)}/query: the answer is not a JSON object")
+        return body
 
     def count(self, layer: str, where: str) -> int:
         body = self._query(layer, {"where": where, "returnCountOnly": "true"})
         if "count" not in body:
-            raise SourceError(f"{layer}: count query answered without a count: {str(body)[:200]}")
-        return int(body["count"])
+            raise ArcGISResponseError(
+                f"{self.layer_url(layer)}/query: count query answered without a count: {str(body)[:200]}"
+            )
+        return _whole_number(body["count"], "count", self.layer_url(layer) + "/query")
 
     def _page(self, layer: str, where: str, offset: int, size: int) -> dict[str, Any]:
         body = self._query(
@@ -187,27 +215,50 @@ class ArcGISCallsClient:
                 "resultRecordCount": size,
             },
         )
-        if "features" not in body:
-            raise SourceError(f"{layer}: page at offset {offset} has no features: {str(body)[:200]}")
+        url = f"{self.layer_url(layer)}/query (resultOffset={offset})"
+        features = body.get("features")
+        if not isinstance(features, list):
+            raise ArcGISResponseError(f"{url}: the page has no features list: {str(body)[:200]}")
+        bad = [i for i, f in enumerate(features) if not isinstance(f, dict)]
+        if bad:
+            raise ArcGISResponseError(f"{url}: feature {bad[0]} is not an object: {features[bad[0]]!r:.100}")
         return body
 
     def fetch_slice(self, layer: str, first: date, last: date) -> pd.DataFrame:
         """All calls of one layer for days first..last, verified against the layer's count."""
         metadata = self.layer_metadata(layer)
-        page_size = int(metadata.get("maxRecordCount") or 1000)
+        limit = metadata.get("maxRecordCount")
+        page_size = _whole_number(limit, "maxRecordCount", self.layer_url(layer)) if limit is not None else 1000
+        page_size = page_size or 1000
         where = self._where(metadata, first, last)
         expected = self.count(layer, where)
         log.info("%s %s..%s: %d calls expected, pages of %d", layer, first, last, expected, page_size)
         features: list[dict[str, Any]] = []
         if expected:
             offsets = list(range(0, expected, page_size))
+            if len(offsets) > self.max_pages:
+                raise ArcGISResponseError(
+                    f"{self.layer_url(layer)}: {expected} calls for {first}..{last} would take {len(offsets)} pages, "
+                    f"more than the cap of {self.max_pages}; load a shorter range"
+                )
             with ThreadPoolExecutor(max_workers=max(1, self.max_workers)) as pool:
                 pages = list(pool.map(lambda o: self._page(layer, where, o, page_size), offsets))
             for page in pages:
                 features.extend(page["features"])
             offset = offsets[-1] + page_size
-            # the count can be stale by the time the last page is read: follow the server's word
+            # the count can be stale by the time the last page is read: follow the server's word,
+            # but not into a loop (a "more" with nothing in it, or past the page cap)
             while pages[-1].get("exceededTransferLimit"):
+                if not pages[-1]["features"]:
+                    raise ArcGISResponseError(
+                        f"{self.layer_url(layer)}/query (resultOffset={offset - page_size}): the server says more "
+                        "records follow (exceededTransferLimit) but sent an empty page; nothing was loaded"
+                    )
+                if len(pages) >= self.max_pages:
+                    raise ArcGISResponseError(
+                        f"{self.layer_url(layer)}: still exceededTransferLimit after {len(pages)} pages (the cap); "
+                        "nothing was loaded"
+                    )
                 pages.append(self._page(layer, where, offset, page_size))
                 features.extend(pages[-1]["features"])
                 offset += page_size

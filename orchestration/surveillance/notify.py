@@ -10,9 +10,11 @@ never sent again, even if the sensor's cursor is lost.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import duckdb
 import requests
@@ -56,16 +58,36 @@ def notifications_for(spikes: list[dict], notified: dict[str, int], analysis_dat
     return out
 
 
-def record(notification: Notification, path: Path) -> bool:
-    """Insert the alert into the alerts DuckDB at `path`; False when this state was already recorded
-    (then nothing is sent)."""
+MAX_DELIVERY_ATTEMPTS = 20  # ticks (about a minute apart) a notification is tried before it is given up
+TICK_BUDGET_SECONDS = 40.0  # sending per sensor tick, well under Dagster's 60 s sensor timeout
+WEBHOOK_RETRIES = RetryPolicy(max_attempts=2, backoff_base=1.0, backoff_max=2.0, retry_after_max=2.0)
+WEBHOOK_TIMEOUT = 5.0
+# the longest one delivery attempt can take: a new POST starts only if this much budget is left
+ATTEMPT_WORST_SECONDS = WEBHOOK_RETRIES.max_attempts * WEBHOOK_TIMEOUT + WEBHOOK_RETRIES.backoff_max
+
+_TABLE = """create table if not exists alerts (alert_id varchar primary key, cluster_id varchar,
+    kind varchar, analysis_date date, observed integer, payload json, created_at timestamptz,
+    webhook_status varchar)"""
+# columns added after the first version of the table (added to an older table in place)
+_ADDED = (("delivered", "boolean default false"), ("attempts", "integer default 0"), ("last_attempt_at", "timestamptz"))
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(path)) as conn:
-        conn.execute("""create table if not exists alerts (alert_id varchar primary key, cluster_id varchar,
-            kind varchar, analysis_date date, observed integer, payload json, created_at timestamptz,
-            webhook_status varchar)""")
+    conn = duckdb.connect(str(path))
+    conn.execute(_TABLE)
+    for column, definition in _ADDED:
+        conn.execute(f"alter table alerts add column if not exists {column} {definition}")
+    return conn
+
+
+def record(notification: Notification, path: Path) -> bool:
+    """Insert the alert into the alerts DuckDB at `path`, undelivered; False when this state was
+    already recorded (then it is not sent again)."""
+    with _connect(path) as conn:
         inserted = conn.execute(
-            "insert into alerts values (?, ?, ?, ?, ?, ?, ?, null) on conflict do nothing returning alert_id",
+            "insert into alerts (alert_id, cluster_id, kind, analysis_date, observed, payload, created_at) "
+            "values (?, ?, ?, ?, ?, ?, ?) on conflict do nothing returning alert_id",
             [
                 notification.alert_id,
                 notification.cluster_id,
@@ -79,22 +101,22 @@ def record(notification: Notification, path: Path) -> bool:
     return bool(inserted)
 
 
-def mark_sent(notification: Notification, status: str, path: Path) -> None:
-    with duckdb.connect(str(path)) as conn:
-        conn.execute("update alerts set webhook_status = ? where alert_id = ?", [status, notification.alert_id])
+def redact(url: str) -> str:
+    """A webhook URL as it may be logged: scheme and host only (path and query carry tokens)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}{f':{parts.port}' if parts.port else ''}/..."
 
 
-WEBHOOK_RETRIES = RetryPolicy(max_attempts=3, backoff_base=1.0, backoff_max=10.0, retry_after_max=30.0)
-
-
-def post_webhook(url: str, payload: dict, policy: RetryPolicy = WEBHOOK_RETRIES, timeout: float = 10.0) -> str:
+def post_webhook(
+    url: str, payload: dict, policy: RetryPolicy | None = None, timeout: float = WEBHOOK_TIMEOUT
+) -> tuple[bool, str]:
     """POST the JSON payload with the sources' retry budget (connection errors, 429, 5xx, Retry-After).
 
-    Never raises: returns a status for the alerts table, so an unreachable webhook cannot stop
-    the sensor from recording the alert.
+    Never raises: returns (delivered, status) for the alerts table, so an unreachable webhook cannot
+    stop the sensor from recording the alert. Neither the status nor the log names the URL's path.
     """
 
-    def attempt_once() -> str:
+    def attempt_once() -> tuple[bool, str]:
         try:
             response = requests.post(url, json=payload, timeout=timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
@@ -105,11 +127,58 @@ def post_webhook(url: str, payload: dict, policy: RetryPolicy = WEBHOOK_RETRIES,
             raise RetryableError(f"HTTP {response.status_code}", parse_retry_after(response.headers.get("Retry-After")))
         if response.status_code >= 300:
             raise SourceError(f"HTTP {response.status_code}")
-        return f"sent ({response.status_code})"
+        return True, f"sent ({response.status_code})"
 
     try:
-        return with_retries(f"POST {url}", attempt_once, policy)
+        return with_retries(f"POST {redact(url)}", attempt_once, policy or WEBHOOK_RETRIES)
     except RetriesExhausted as exc:
-        return f"failed ({exc.last})"
+        return False, f"failed ({exc.last})"
     except SourceError as exc:
-        return f"failed ({exc})"
+        return False, f"failed ({exc})"
+
+
+def deliver_pending(
+    path: Path,
+    url: str | None,
+    budget_seconds: float = TICK_BUDGET_SECONDS,
+    max_attempts: int = MAX_DELIVERY_ATTEMPTS,
+    post=None,
+    clock=time.monotonic,
+    attempt_seconds: float = ATTEMPT_WORST_SECONDS,
+) -> list[str]:
+    """Send every recorded, undelivered alert (oldest first) within this tick's time budget.
+
+    At least once: an alert whose POST failed stays undelivered and is tried again on later ticks,
+    up to `max_attempts`, then it is marked given up (and reported). Returns what happened, as lines
+    for the sensor's log.
+    """
+    if not path.exists():
+        return []
+    with _connect(path) as conn:
+        if not url:
+            conn.execute(
+                "update alerts set webhook_status = 'no webhook configured' "
+                "where not delivered and webhook_status is null"
+            )
+            return []
+        waiting = conn.execute(
+            "select alert_id, payload, attempts from alerts where not delivered and attempts < ? order by created_at",
+            [max_attempts],
+        ).fetchall()
+    started, lines = clock(), []
+    for alert_id, payload, attempts in waiting:
+        if clock() - started + attempt_seconds > budget_seconds:
+            lines.append(f"{len(waiting) - len(lines)} alert(s) wait for the next tick (time budget)")
+            break
+        delivered, status = (post or post_webhook)(url, json.loads(payload))
+        attempts += 1
+        if not delivered and attempts >= max_attempts:
+            status = f"gave up after {attempts} attempts: {status}"
+        with _connect(path) as conn:
+            conn.execute(
+                "update alerts set delivered = ?, attempts = ?, webhook_status = ?, last_attempt_at = ? "
+                "where alert_id = ?",
+                [delivered, attempts, status, datetime.now(UTC), alert_id],
+            )
+        lines.append(f"{alert_id}: {status}")
+    return lines

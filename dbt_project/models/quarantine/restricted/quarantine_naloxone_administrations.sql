@@ -1,6 +1,5 @@
-{{ config(alias='naloxone_administrations') }}
 -- Naloxone administrations that could not enter the fact table, with the reason and the
--- load partition. Quarantine is restricted like raw: it keeps what the report said.
+-- load partition. Restricted like raw (schema restricted): it keeps what the report said.
 with validated as (
     select * from {{ ref('int_naloxone_administrations__located') }}
 )
