@@ -22,7 +22,7 @@ install: $(STAMP)
 
 $(DAGSTER_HOME)/dagster.yaml: Makefile
 	mkdir -p $(DAGSTER_HOME)
-	printf 'telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n' > $(DAGSTER_HOME)/dagster.yaml
+	printf 'telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\nrun_retries:\n  enabled: true\n  max_retries: 0\n' > $(DAGSTER_HOME)/dagster.yaml
 
 manifest: install
 	cd dbt_project && ../$(BIN)/dbt parse --profiles-dir . --quiet

@@ -72,6 +72,8 @@ class RawTable:
     name: str
     columns: tuple[tuple[str, str], ...]  # (column, DuckDB type)
     partitioned: bool
+    # bookkeeping of this table only (after _partition_date), filled by the loader or NULL
+    provenance: tuple[tuple[str, str], ...] = ()
 
     @property
     def qualified(self) -> str:
@@ -87,6 +89,7 @@ class RawTable:
         return (
             self.columns
             + bookkeeping
+            + self.provenance
             + (("_source", "VARCHAR"), ("_source_row", "BIGINT"), ("_loaded_at", "TIMESTAMPTZ"))
         )
 
@@ -117,6 +120,9 @@ NALOXONE = RawTable(
     "naloxone_administrations",
     tuple((c, "VARCHAR") for c in NALOXONE_COLUMNS),
     partitioned=True,
+    # a row's partition is its incident date; the report that delivered it is provenance:
+    # the report's day (file name) and its arrival order (a later delivery of an incident wins)
+    provenance=(("_report_date", "DATE"), ("_arrival", "BIGINT")),
 )
 NEIGHBORHOODS = RawTable(
     "neighborhoods",

@@ -113,9 +113,9 @@ def print_ems_intake(path: str, days: list[date]) -> None:
             """,
             [days],
         ).fetchall()
-    print(f"\nEMS reports: {'day':<12}{'rows':>8}{'loaded':>8}  quarantined")
+    print(f"\nEMS rows by incident day: {'day':<12}{'rows':>8}{'loaded':>8}  quarantined")
     for day, raw_rows, fact_rows, reasons in rows:
-        print(f"             {day!s:<12}{raw_rows:>8}{fact_rows:>8}  {reasons or '-'}")
+        print(f"                          {day!s:<12}{raw_rows:>8}{fact_rows:>8}  {reasons or '-'}")
 
 
 def failure_lines(result: RangeRun) -> list[str]:
@@ -132,7 +132,7 @@ def failure_lines(result: RangeRun) -> list[str]:
     return lines
 
 
-def print_summary(path: Path, reports: dict, result: RangeRun | None) -> None:
+def print_summary(path: Path, ems_days: list[date], result: RangeRun | None) -> None:
     """Every section guarded: after a failed run some tables or the serving file may not exist."""
     print(f"\nWarehouse: {path}")
     try:
@@ -142,8 +142,8 @@ def print_summary(path: Path, reports: dict, result: RangeRun | None) -> None:
             print(f"{schema + '.' + table:<52}{rows:>12,}")
         if not counts:
             print("  (no tables yet)")
-        if settings.source_for("ems") == "real" and reports:
-            print_ems_intake(str(path), sorted(reports))
+        if settings.source_for("ems") == "real" and ems_days:
+            print_ems_intake(str(path), ems_days)
     except duckdb.Error as exc:
         print(f"  could not read the warehouse: {exc}")
     serving = settings.serving_path()
@@ -171,13 +171,19 @@ def main_run(start_text: str | None, end_text: str | None) -> int:
         if start < date.fromisoformat(FIRST_DAY) or end < start:
             raise settings.SettingError(f"{start}..{end} is not a range of days from {FIRST_DAY} to {last}")
         warnings.filterwarnings("ignore", category=dg.BetaWarning)
-        reports = {}
+        ems_days: list[date] = []
         if settings.source_for("ems") == "real":
             inbox = settings.ems_inbox_path()
-            reports = ems_reports.reports_for_days(inbox, date.fromisoformat(FIRST_DAY), end)
-            print(f"EMS_SOURCE=real: {len(reports)} daily report(s) in {inbox}")
-            if reports:
-                start = min(start, min(reports))
+            reports = ems_reports.all_reports(inbox)
+            spans = [ems_reports.report_span(r) for r in reports]
+            ems_days = sorted(
+                {first + timedelta(days=i) for first, last in spans for i in range((last - first).days + 1)}
+            )
+            print(f"EMS_SOURCE=real: {len(reports)} report(s) in {inbox}, rows for {len(ems_days)} incident day(s)")
+            if ems_days:
+                start = min(start, ems_days[0])
+                if ems_days[-1] > end:
+                    print(f"  rows after {end} (the newest partition) stay in the inbox until their day has ended")
     except (ValueError, ems_reports.EmsFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -188,7 +194,7 @@ def main_run(start_text: str | None, end_text: str | None) -> int:
         result = run_range(start, end)
     except Exception as exc:  # the run could not even start (definitions, instance): say so plainly
         print(f"\nThe run could not start: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print_summary(path, {}, None)
+        print_summary(path, [], None)
         return 1
     elapsed = time.monotonic() - began
     checks = result.get_asset_check_evaluations()
@@ -200,6 +206,6 @@ def main_run(start_text: str | None, end_text: str | None) -> int:
     if not result.success:
         print("What failed, and why (loads that fail are not committed: the previous rows are kept):")
         print("\n".join(failure_lines(result)) or "  (no step failure recorded)")
-    print_summary(path, reports, result)
+    print_summary(path, ems_days, result)
     print("\nOpen the Dagster UI on the same definitions and run history with `make dev`.")
     return 0 if result.success else 1

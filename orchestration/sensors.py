@@ -2,8 +2,10 @@
 sensor announces overdose spikes."""
 
 import json
+from datetime import date, timedelta
 
 import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from orchestration import settings
 from orchestration.jobs import ems_intake_job
@@ -14,7 +16,28 @@ from orchestration.surveillance import notify
 from orchestration.surveillance.policy import POLICY
 from orchestration.surveillance.tables import CLUSTERS
 
-REAL_EMS_CONFIG = {"ops": {"raw__naloxone_administrations": {"config": {"source": "real"}}}}
+INTAKE_OP = "raw__naloxone_administrations"
+RUN_RETRIES = 2  # Dagster run retries of one intake run (instance run_retries, see Makefile)
+MAX_REQUESTS = 3  # runs the sensor requests for one file version before it gives up and says so
+FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+
+def intake_request(report: ems_reports.Report, span: tuple, arrivals: dict[str, int], attempt: int) -> dg.RunRequest:
+    """A run for the days the report's rows belong to (a range when they span several)."""
+    first, last = span
+    tags = {
+        "ems_report": report.name,
+        "ems_fingerprint": report.fingerprint,
+        "dagster/max_retries": str(RUN_RETRIES),
+    }
+    if first != last:
+        tags |= {ASSET_PARTITION_RANGE_START_TAG: first.isoformat(), ASSET_PARTITION_RANGE_END_TAG: last.isoformat()}
+    return dg.RunRequest(
+        run_key=report.fingerprint if attempt == 1 else f"{report.fingerprint}#{attempt}",
+        partition_key=first.isoformat() if first == last else None,
+        run_config={"ops": {INTAKE_OP: {"config": {"source": "real", "arrivals": arrivals}}}},
+        tags=tags,
+    )
 
 
 @dg.sensor(
@@ -24,38 +47,97 @@ REAL_EMS_CONFIG = {"ops": {"raw__naloxone_administrations": {"config": {"source"
     default_status=dg.DefaultSensorStatus.RUNNING
     if settings.source_for("ems") == "real"
     else dg.DefaultSensorStatus.STOPPED,
-    description="New or re-delivered report files in EMS_INBOX_DIR -> a run for the report's day.",
+    description="New or re-delivered report files in EMS_INBOX_DIR, once they stop changing -> a run for the "
+    "days their rows belong to; failed runs are re-requested a bounded number of times.",
 )
 def ems_inbox_sensor(context: dg.SensorEvaluationContext, ems_inbox: EmsInbox):
-    """One run per new file version; the cursor (file name -> fingerprint) survives restarts."""
-    seen: dict[str, str] = json.loads(context.cursor or "{}")
+    """One run per new file version, in arrival order.
+
+    A file is picked up only when its size and modification time are the same on two ticks (a
+    file still being copied is not read). Its arrival number (the order in which the sensor saw
+    stable files) decides which delivery of an incident wins. A file whose rows reach a day that
+    has no partition yet (today, a typo) is skipped with a warning; the other files are served.
+    The cursor survives restarts.
+    """
+    state = json.loads(context.cursor or "{}")
+    sizes: dict[str, list] = state.get("sizes", {})
+    arrivals: dict[str, int] = state.get("arrivals", {})
+    requested: dict[str, dict] = state.get("requested", {})
+    warned: list[str] = state.get("warned", [])
     inbox = ems_inbox.folder()
-    requests, skipped = [], []
-    for path in ems_reports.inbox_files(inbox):
+    next_arrival = max(int(state.get("next_arrival", 1)), ems_reports.last_archived_arrival(inbox) + 1)
+    first_day = daily_partitions.start.date()
+    last_day = settings.today_local() - timedelta(days=1)
+    requests, messages = [], []
+    present = ems_reports.inbox_files(inbox)
+    for path in present:
+        stat = path.stat()
+        observed = [stat.st_size, stat.st_mtime]
+        fingerprint = f"{path.name}:{stat.st_mtime:.0f}:{stat.st_size}"
+        if fingerprint in requested:
+            entry = requested[fingerprint]
+            runs = context.instance.get_runs(filters=dg.RunsFilter(tags={"ems_fingerprint": fingerprint}))
+            if (
+                not runs
+                or any(r.status not in FINISHED for r in runs)
+                or any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+            ):
+                continue  # running, retrying, or done
+            if entry["requests"] < MAX_REQUESTS:
+                entry["requests"] += 1
+                report = ems_reports.report_for(path)
+                requests.append(
+                    intake_request(report, tuple(map(date.fromisoformat, entry["span"])), arrivals, entry["requests"])
+                )
+            elif fingerprint not in warned:
+                messages.append(f"{path.name}: {len(runs)} intake run(s) failed; gave up, the file stays in the inbox")
+                warned.append(fingerprint)
+            continue
+        if sizes.get(path.name) != observed:
+            sizes[path.name] = observed  # new or still changing: look again next tick
+            continue
         try:
             report = ems_reports.report_for(path)
+            span = ems_reports.report_span(report)
         except ems_reports.EmsFileError as exc:
-            skipped.append(str(exc))
+            if fingerprint not in warned:
+                messages.append(str(exc))
+                warned.append(fingerprint)
             continue
-        if seen.get(path.name) == report.fingerprint:
+        if span[1] > last_day or span[0] < first_day:
+            if fingerprint not in warned:
+                messages.append(
+                    f"{path.name}: rows for {span[0]}..{span[1]}, outside the partitions {first_day}..{last_day} "
+                    "(a day that has not ended yet, or a typo); skipped, the other files are served"
+                )
+                warned.append(fingerprint)
             continue
-        if report.day < daily_partitions.start.date():
-            skipped.append(f"{path.name}: {report.day} is before the first partition")
-            continue
-        requests.append(
-            dg.RunRequest(
-                run_key=report.fingerprint,
-                partition_key=report.day.isoformat(),
-                run_config=REAL_EMS_CONFIG,
-                tags={"ems_report": path.name},
-            )
-        )
-        seen[path.name] = report.fingerprint
-    for message in skipped:
+        arrivals[report.name] = next_arrival
+        next_arrival += 1
+        requested[fingerprint] = {"span": [span[0].isoformat(), span[1].isoformat()], "requests": 1}
+        requests.append(intake_request(report, span, dict(arrivals), 1))
+    names = {p.name for p in present}
+    sizes = {n: v for n, v in sizes.items() if n in names}
+    requested = {f: v for f, v in requested.items() if f.split(":")[0] in names}
+    arrivals = {n: a for n, a in arrivals.items() if n in names}
+    for message in messages:
         context.log.warning(message)
-    context.update_cursor(json.dumps(seen, sort_keys=True))
+    context.update_cursor(
+        json.dumps(
+            {
+                "sizes": sizes,
+                "arrivals": arrivals,
+                "requested": requested,
+                "warned": warned[-500:],
+                "next_arrival": next_arrival,
+            },
+            sort_keys=True,
+        )
+    )
     if not requests:
-        return dg.SkipReason(f"no new reports in {inbox}" + (f"; {len(skipped)} unreadable" if skipped else ""))
+        return dg.SkipReason(
+            f"no new stable reports in {inbox}" + (f"; {len(messages)} warning(s)" if messages else "")
+        )
     return requests
 
 

@@ -63,19 +63,19 @@ def _insert(
     missing = [c for c in table.source_columns if c not in frame.columns]
     if missing:
         raise LoadError(f"{table.qualified}: incoming rows lack columns {missing}")
-    cols = list(table.source_columns) + (["_partition_date"] if table.partitioned else [])
-    incoming = frame[cols].copy()
+    typed = list(table.columns) + ([("_partition_date", "DATE")] if table.partitioned else [])
+    incoming = frame[[c for c, _ in typed]].copy()
+    # provenance the frame carries (report day, arrival), else NULL
+    for column, _ in table.provenance:
+        incoming[column] = frame[column] if column in frame.columns else None
+    typed += list(table.provenance)
     # a frame may say per row where it came from (a file name, its row); else the load's source
     incoming["_source"] = frame["_source"] if "_source" in frame.columns else source
     incoming["_source_row"] = frame["_source_row"] if "_source_row" in frame.columns else range(1, len(frame) + 1)
     conn.register("incoming_rows", incoming)
     try:
-        target = ", ".join(f'"{c}"' for c in [*cols, "_source", "_source_row"])
-        select = (
-            ", ".join(f'CAST("{c}" AS {t})' for c, t in table.columns)
-            + (', CAST("_partition_date" AS DATE)' if table.partitioned else "")
-            + ', "_source", "_source_row"'
-        )
+        target = ", ".join(f'"{c}"' for c, _ in typed) + ', "_source", "_source_row"'
+        select = ", ".join(f'CAST("{c}" AS {t})' for c, t in typed) + ', "_source", "_source_row"'
         extra_target, extra_value = (', "_load_id"', ", ?") if load_id is not None else ("", "")
         conn.execute(
             f'INSERT INTO {into or table.qualified} ({target}, "_loaded_at"{extra_target}) '

@@ -2,7 +2,7 @@
 
 import json
 import os
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -65,12 +65,19 @@ def db(tmp_path) -> Path:
     return tmp_path / "ems.duckdb"
 
 
-def _materialize(db: Path, day: date = DAY) -> dg.ExecuteInProcessResult:
+def _materialize(db: Path, day: date = DAY, last: date | None = None, run_config=None) -> dg.ExecuteInProcessResult:
+    """The EMS asset for `day` (or the range day..last), real source."""
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    ranged = last is not None and last != day
     return dg.materialize(
         [raw_naloxone_administrations],
-        partition_key=day.isoformat(),
+        partition_key=None if ranged else day.isoformat(),
+        tags={ASSET_PARTITION_RANGE_START_TAG: day.isoformat(), ASSET_PARTITION_RANGE_END_TAG: last.isoformat()}
+        if ranged
+        else None,
         resources={"duckdb": WarehouseDuckDB(database=str(db)), "ems_inbox": EmsInbox()},
-        run_config=REAL,
+        run_config=run_config or REAL,
         raise_on_error=False,
         instance=dg.DagsterInstance.ephemeral(),
     )
@@ -140,22 +147,132 @@ def test_a_report_loads_its_day_and_is_archived(inbox, db):
     assert result.success
     assert _raw_count(db) == len(frame)
     assert not list(inbox.glob("*.xlsx"))
-    assert (inbox / "archive" / "2024-03-12" / "naloxone_2024-03-12.xlsx").exists()
+    # archived under the report's day with its arrival number, which later rebuilds keep
+    assert (inbox / "archive" / "2024-03-12" / "000001__naloxone_2024-03-12.xlsx").exists()
 
 
-def test_a_redelivered_report_replaces_the_day(inbox, db):
-    write_csv(_report(seed=1), inbox / "naloxone_2024-03-12.csv")
-    assert _materialize(db).success
-    first = _raw_count(db)
-    corrected = _report(seed=2).head(5)
-    path = write_csv(corrected, inbox / "naloxone_2024-03-12_corrected.csv")
-    later = path.stat().st_mtime + 60
-    os.utime(path, (later, later))
-    assert _materialize(db).success
-    assert first != 5 and _raw_count(db) == 5
+def _by_incident(db, day: date = DAY) -> dict[str, list[str]]:
     with duckdb.connect(str(db), read_only=True) as conn:
-        sources = conn.execute("select distinct _source from raw.naloxone_administrations").fetchall()
-    assert sources == [("naloxone_2024-03-12_corrected.csv",)]
+        rows = conn.execute(
+            'select "Incident Number", _source from raw.naloxone_administrations where _partition_date = ? '
+            "order by _source_row",
+            [day],
+        ).fetchall()
+    out: dict[str, list[str]] = {}
+    for number, source in rows:
+        out.setdefault(number, []).append(source)
+    return out
+
+
+def test_a_corrected_delivery_wins_per_incident_and_never_double_counts(inbox, db):
+    """The corrected file re-delivers 5 patients' rows: those incidents come from it (all their
+    patients), the others stay from the first file; nobody is counted twice."""
+    first = _report(seed=1)
+    write_csv(first, inbox / "naloxone_2024-03-12.csv")
+    assert _materialize(db).success
+    corrected = _report(seed=2).head(5)
+    corrected["Patient Age"] = "99"
+    write_csv(corrected, inbox / "naloxone_2024-03-12_corrected.csv")
+    assert _materialize(db).success
+    redelivered = set(corrected["Incident Number"])
+    expected = len(first[~first["Incident Number"].isin(redelivered)]) + len(corrected)
+    assert _raw_count(db) == expected
+    incidents = _by_incident(db)
+    assert set(incidents) == set(first["Incident Number"]) | redelivered
+    for number, sources in incidents.items():
+        want = "naloxone_2024-03-12_corrected.csv" if number in redelivered else "naloxone_2024-03-12.csv"
+        assert set(sources) == {want}, number
+    # the same file delivered a third time, under another name: nothing changes in the counts
+    write_csv(corrected, inbox / "naloxone_2024-03-12_corrected_again.csv")
+    assert _materialize(db).success
+    assert _raw_count(db) == expected
+
+
+def test_two_files_for_one_day_are_both_read(inbox, db):
+    frame = _report(seed=1)
+    numbers = frame["Incident Number"]
+    half = next(i for i in range(len(frame) // 2, len(frame)) if numbers.iloc[i] != numbers.iloc[i - 1])
+    morning, evening = frame.iloc[:half], frame.iloc[half:]  # split between incidents
+    write_csv(morning, inbox / "naloxone_2024-03-12_am.csv")
+    write_csv(evening, inbox / "naloxone_2024-03-12_pm.csv")
+    assert _materialize(db).success
+    assert _raw_count(db) == len(frame)
+    assert set(sum(_by_incident(db).values(), [])) == {"naloxone_2024-03-12_am.csv", "naloxone_2024-03-12_pm.csv"}
+
+
+def test_arrival_order_not_modification_time_decides(inbox, db):
+    """The sensor saw B after A, but B was copied with an older timestamp: B still wins."""
+    a = _report(seed=1).head(4)
+    b = a.copy()
+    b["Medication Response - to Med (E18.7)"] = "Unchanged"
+    write_csv(a, inbox / "a.csv")
+    write_csv(b, inbox / "b.csv")
+    old = (inbox / "a.csv").stat().st_mtime - 3600
+    os.utime(inbox / "b.csv", (old, old))  # by modification time B would be first
+    arrivals = {"a.csv": 1, "b.csv": 2}
+    run_config = {"ops": {"raw__naloxone_administrations": {"config": {"source": "real", "arrivals": arrivals}}}}
+    assert _materialize(db, run_config=run_config).success
+    with duckdb.connect(str(db), read_only=True) as conn:
+        responses = conn.execute(
+            'select distinct "Medication Response - to Med (E18.7)", _source from raw.naloxone_administrations'
+        ).fetchall()
+    assert responses == [("Unchanged", "b.csv")]
+
+
+def test_bchds_sample_shape_loads_on_its_incident_dates(inbox, db):
+    """Like BCHD's public sample: named for 2019-02-14, 119 patients in 90 incidents of 2018-01-01..07
+    (31, 5, 33, 16, 8, 19, 7 a day), M/F and B/W codes, bare times, per-file incident numbers."""
+    per_day = [31, 5, 33, 16, 8, 19, 7]
+    rows, number = [], 0
+    rng = __import__("numpy").random.default_rng(5)
+    for offset, n in enumerate(per_day):
+        day = date(2018, 1, 1) + timedelta(days=offset)
+        patients = 0
+        while patients < n:
+            number += 1
+            size = min(n - patients, 1 + int(rng.random() < 0.3) + int(rng.random() < 0.1))
+            for _ in range(size):
+                rows.append(
+                    {
+                        "Incident Date": day.strftime("%m/%d/%Y"),
+                        "Incident Number": str(number),
+                        "Patient Age": str(int(rng.integers(18, 70))),
+                        "Patient Gender": "M" if rng.random() < 0.7 else "F",
+                        "Patient Race (E6.12)": "B" if rng.random() < 0.6 else "W",
+                        "Incident Address": "2334 DRUID PARK DR",
+                        "Primary Impression": "Naloxone Reversal",
+                        "Incident Location Latitude": f"{39.29 + rng.random() * 0.05:.6f}",
+                        "Incident Location Longitude": f"{-76.65 + rng.random() * 0.05:.10f}",
+                        "Times : Arrived on Scene Time": f"{int(rng.integers(0, 24)):02d}:00:00",
+                        "Destination Code (E20.2)": "Hopkins",
+                        "Medication Administered (E18.3)": "Naloxone",
+                        "Medication Response - to Med (E18.7)": "Improved",
+                        "Medication Dosage (E18.5)": "0.5",
+                        "Destination Patient Disposition (E20.10)": "Transported",
+                    }
+                )
+            patients += size
+    sample = pd.DataFrame(rows)
+    write_csv(sample, inbox / "Daily-Naloxone-Data-2019-02-14.csv")
+    result = _materialize(db, day=date(2018, 1, 1), last=date(2018, 1, 7))
+    assert result.success
+    with duckdb.connect(str(db), read_only=True) as conn:
+        counts = conn.execute(
+            'select _partition_date, count(*), count(distinct "Incident Number"), min(_report_date) '
+            "from raw.naloxone_administrations group by 1 order by 1"
+        ).fetchall()
+    assert [c[1] for c in counts] == per_day and sum(c[2] for c in counts) == number
+    assert {c[3] for c in counts} == {date(2019, 2, 14)}
+    materialization = result.get_asset_materialization_events()[-1]
+    assert materialization.materialization.metadata["rows_far_from_report_date"].value == 119
+    # the report is named a year after its incidents: they load with a warning that counts them
+
+
+def test_duplicate_headers_are_refused_by_name(tmp_path):
+    frame = _report()
+    frame["patient age"] = frame["Patient Age"]
+    with pytest.raises(EmsFileError, match="duplicate column.*'Patient Age' and 'patient age'"):
+        read_report(write_csv(frame, tmp_path / "dup.csv"))
 
 
 def test_a_malformed_report_fails_the_run_and_loads_nothing(inbox, db):
@@ -200,26 +317,104 @@ def test_a_report_failing_a_blocking_check_loads_nothing_and_stays_in_the_inbox(
         assert number not in failure and number not in str(city.metadata)
 
 
-def test_the_sensor_requests_each_new_file_version_once(inbox, tmp_path):
+def _tick(instance, cursor=None, skip_reasons: list | None = None):
     from orchestration.sensors import ems_inbox_sensor
 
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=SENSOR_RESOURCES) as context:
+        result = ems_inbox_sensor(context)
+        if skip_reasons is not None and isinstance(result, dg.SkipReason):
+            skip_reasons.append(result.skip_message)
+        return (result if isinstance(result, list) else []), context.cursor
+
+
+def test_the_sensor_requests_each_stable_file_version_once_for_its_incident_days(inbox):
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
     first = write_csv(_report(), inbox / "naloxone_2024-03-12.csv")
-    write_csv(_report(date(2024, 3, 13)), inbox / "naloxone_2024-03-13.csv")
+    two_days = pd.concat([_report(date(2024, 3, 13)), _report(date(2024, 3, 14), seed=3)], ignore_index=True)
+    write_csv(two_days, inbox / "naloxone_2024-03-14.csv")
     (inbox / "notes.txt").write_text("not a report")
     instance = dg.DagsterInstance.ephemeral()
-    with dg.build_sensor_context(instance=instance, resources=SENSOR_RESOURCES) as context:
-        requests = ems_inbox_sensor(context)
-        cursor = context.cursor
-    assert sorted(r.partition_key for r in requests) == ["2024-03-12", "2024-03-13"]
-    assert all(r.run_config == REAL for r in requests)
-    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=SENSOR_RESOURCES) as context:
-        assert isinstance(ems_inbox_sensor(context), dg.SkipReason)
+    requests, cursor = _tick(instance)
+    assert requests == []  # first sight: a file may still be being copied
+    requests, cursor = _tick(instance, cursor)
+    by_file = {r.tags["ems_report"]: r for r in requests}
+    assert by_file["naloxone_2024-03-12.csv"].partition_key == "2024-03-12"
+    ranged = by_file["naloxone_2024-03-14.csv"]
+    assert (ranged.tags[ASSET_PARTITION_RANGE_START_TAG], ranged.tags[ASSET_PARTITION_RANGE_END_TAG]) == (
+        "2024-03-13",
+        "2024-03-14",
+    )
+    assert all(r.tags["dagster/max_retries"] == "2" for r in requests)
+    arrivals = [r.run_config["ops"]["raw__naloxone_administrations"]["config"]["arrivals"] for r in requests]
+    assert sorted(arrivals[-1].values()) == [1, 2]  # each stable file gets the next arrival number
+    requests, cursor = _tick(instance, cursor)
+    assert requests == []  # requested once
     later = first.stat().st_mtime + 60
     os.utime(first, (later, later))  # the same file delivered again
-    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=SENSOR_RESOURCES) as context:
-        again = ems_inbox_sensor(context)
-    assert [r.partition_key for r in again] == ["2024-03-12"]
-    assert json.loads(context.cursor)["naloxone_2024-03-12.csv"].startswith("naloxone_2024-03-12.csv:")
+    assert _tick(instance, cursor)[0] == []  # changed: wait one tick
+    requests, cursor = _tick(instance, _tick(instance, cursor)[1])
+    again, cursor = _tick(instance, cursor)
+    assert [r.tags["ems_report"] for r in requests + again] == ["naloxone_2024-03-12.csv"]
+    config = (requests + again)[0].run_config["ops"]["raw__naloxone_administrations"]["config"]
+    assert config["arrivals"]["naloxone_2024-03-12.csv"] == 3  # a later arrival than both earlier files
+
+
+def test_a_file_still_growing_is_not_read(inbox):
+    path = write_csv(_report(), inbox / "naloxone_2024-03-12.csv")
+    instance = dg.DagsterInstance.ephemeral()
+    cursor = None
+    for _ in range(3):
+        with open(path, "a") as f:
+            f.write(",".join(["03/12/2024"] + [""] * (len(NALOXONE_COLUMNS) - 1)) + "\n")
+        requests, cursor = _tick(instance, cursor)
+        assert requests == []
+    requests, cursor = _tick(instance, cursor)
+    assert [r.tags["ems_report"] for r in requests] == ["naloxone_2024-03-12.csv"]
+
+
+def test_a_file_for_a_day_without_a_partition_is_skipped_and_the_others_served(inbox):
+    from orchestration import settings
+
+    tomorrow = settings.today_local() + timedelta(days=1)
+    future = write_csv(_report(tomorrow), inbox / f"naloxone_{tomorrow}.csv")
+    write_csv(_report(), inbox / "naloxone_2024-03-12.csv")
+    instance = dg.DagsterInstance.ephemeral()
+    requests, cursor = _tick(instance, _tick(instance)[1])
+    assert [r.tags["ems_report"] for r in requests] == ["naloxone_2024-03-12.csv"]
+    warned = json.loads(cursor)["warned"]
+    assert warned == [f"{future.name}:{future.stat().st_mtime:.0f}:{future.stat().st_size}"]
+    reasons: list[str] = []
+    assert _tick(instance, cursor, reasons)[0] == []
+    assert reasons == [f"no new stable reports in {inbox}"]  # warned once, not every tick
+    assert future.exists()  # left for a person (or for the day it names, once it has ended)
+
+
+def test_a_file_whose_runs_fail_is_requested_again_a_bounded_number_of_times(inbox):
+    from orchestration.sensors import MAX_REQUESTS
+
+    write_csv(_report(), inbox / "naloxone_2024-03-12.csv")
+    with dg.instance_for_test() as instance:
+        requests, cursor = _tick(instance, _tick(instance)[1])
+        assert len(requests) == 1
+        fingerprint = requests[0].tags["ems_fingerprint"]
+        asked = 1
+        for _ in range(MAX_REQUESTS + 2):
+            # the run of the last request failed (Dagster's own retries of it included)
+            instance.add_run(
+                dg.DagsterRun(
+                    job_name="ems_intake_job",
+                    run_id=__import__("uuid").uuid4().hex,
+                    status=dg.DagsterRunStatus.FAILURE,
+                    tags={"ems_fingerprint": fingerprint},
+                )
+            )
+            requests, cursor = _tick(instance, cursor)
+            asked += len(requests)
+            if requests:
+                assert requests[0].run_key == f"{fingerprint}#{asked}"
+    assert asked == MAX_REQUESTS
+    assert fingerprint in json.loads(cursor)["warned"]  # reported once: "gave up, the file stays in the inbox"
 
 
 @pytest.mark.slow

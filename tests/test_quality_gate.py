@@ -379,6 +379,8 @@ def test_the_makefile_instance_config_limits_the_writer_pool_to_one(tmp_path):
     with dg.instance_for_test(overrides=config) as instance:
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
         assert instance.event_log_storage.get_concurrency_info(WRITER_POOL).slot_count in (0, 1)
+        # failed EMS intake runs are retried: run retries are on (each run says how many via its tags)
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 0
 
 
 def test_ems_duplicates_are_incidents_reported_on_two_days(tmp_path):

@@ -22,7 +22,7 @@ from orchestration.checks.raw_checks import (
     check_specs,
 )
 from orchestration.partitions import WRITER_POOL, daily_partitions, partition_days
-from orchestration.raw_tables import NALOXONE, RawTable
+from orchestration.raw_tables import RawTable
 from orchestration.resources import EmsInbox
 from orchestration.source_config import SourceConfig, resolve_source
 from orchestration.sources import ems_inbox as ems_reports
@@ -56,36 +56,55 @@ def fetch_real_calls(context: dg.AssetExecutionContext, config: CallsConfig, sta
     return frame
 
 
+class EmsConfig(SourceConfig):
+    """EMS: source, plus what the inbox sensor knows about the reports it requested."""
+
+    arrivals: dict[str, int] = Field(
+        default_factory=dict,
+        description="file name -> arrival order as the inbox sensor saw the files (else: modification time)",
+    )
+    far_days: int = Field(
+        default=7, description="rows whose incident date is more than this many days from their report's day warn"
+    )
+
+
 def load_ems_inbox(
     context: dg.AssetExecutionContext,
     duckdb: DuckDBResource,
     inbox: EmsInbox,
+    config: EmsConfig,
     start: date,
     end: date,
-    allow_empty_days: bool,
 ) -> Iterator:
-    """Load the newest report of each day in the window from the inbox; archive them once committed.
+    """Load every report's rows whose incident dates fall in the window; archive the reports once committed.
 
-    Every report is read and validated, staged and audited before anything is written, so a
-    malformed file or a failing blocking check fails the run with nothing loaded and the files
-    left in the inbox. Days without a report keep what they had.
+    Every report (pending and archived) is read, the latest delivery of each incident kept, and the
+    rows staged and audited before anything is written: a malformed file or a failing blocking
+    check fails the run with nothing loaded and the files left in the inbox. Days of the window
+    that no report covers keep what they had.
     """
     folder = inbox.folder()
-    reports = ems_reports.reports_for_days(folder, start, end)
-    frames = []
-    for day, report in sorted(reports.items()):
-        frame = ems_reports.read_report(report.path)
-        frame["_partition_date"] = pd.Timestamp(day)
-        frame["_source"] = report.path.name
-        frames.append(frame)
-        context.log.info(f"{report.path.name}: {len(frame):,} rows for {day}")
-    frame = (
-        pd.concat(frames, ignore_index=True)
-        if frames
-        else pd.DataFrame(columns=[*NALOXONE.source_columns, "_partition_date", "_source", "_source_row"])
-    )
+    reports = ems_reports.all_reports(folder, config.arrivals)
+    frame = ems_reports.rows_for_window(reports, start, end)
+    days = sorted(set(pd.to_datetime(frame["_partition_date"]).dt.date)) if len(frame) else []
+    pending = [r for r in reports if r.path.parent == folder]
+    spans = {r.name: ems_reports.report_span(r) for r in pending}
+    within = [r for r in pending if start <= spans[r.name][0] and spans[r.name][1] <= end]
+    for report in pending:
+        if report not in within:
+            first, last = spans[report.name]
+            context.log.warning(
+                f"{report.name}: rows for {first}..{last} reach outside {start}..{end}; it stays pending"
+            )
+    lag = (pd.to_datetime(frame["_partition_date"]) - pd.to_datetime(frame["_report_date"])).abs().dt.days
+    far = int((lag > config.far_days).sum()) if len(frame) else 0
+    if far:
+        context.log.warning(
+            f"{far} row(s) have an incident date more than {config.far_days} days from their report's day "
+            "(loaded on their incident dates)"
+        )
     if not reports:
-        context.log.warning(f"no EMS reports in {folder} for {start}..{end}: nothing loaded")
+        context.log.warning(f"no EMS reports in {folder}: nothing loaded")
     with duckdb.get_connection() as conn:
         yield from load_audited(
             context,
@@ -95,17 +114,20 @@ def load_ems_inbox(
             start,
             end,
             "real",
-            sorted(reports),
-            allow_empty_days,
-            origin=f"the reports {sorted(r.path.name for r in reports.values())}",
+            days,
+            config.allow_empty_days,
+            origin=f"{len(reports)} report(s) in {folder}",
             metadata={
                 "inbox": str(folder),
-                "reports": dg.MetadataValue.json({str(d): r.path.name for d, r in sorted(reports.items())}),
+                "reports_read": len(reports),
+                "reports_delivering_rows": int(frame["_source"].nunique()) if len(frame) else 0,
+                "rows_far_from_report_date": far,
             },
         )
     # only after the commit: a refused file stays in the inbox for a person to fix
-    archived = [str(ems_reports.archive_report(folder, r).relative_to(folder)) for r in reports.values()]
-    context.log.info(f"archived {archived}")
+    archived = [str(ems_reports.archive_report(folder, r).relative_to(folder)) for r in within]
+    if archived:
+        context.log.info(f"archived {archived}")
 
 
 def empty_days(conn, table: RawTable, frame: pd.DataFrame, days: list[date]) -> list[str]:
@@ -249,7 +271,7 @@ def raw_calls_for_service(context: dg.AssetExecutionContext, config: CallsConfig
     ),
 )
 def raw_naloxone_administrations(
-    context: dg.AssetExecutionContext, config: SourceConfig, duckdb: DuckDBResource, ems_inbox: EmsInbox
+    context: dg.AssetExecutionContext, config: EmsConfig, duckdb: DuckDBResource, ems_inbox: EmsInbox
 ) -> Iterator:
     start, end = partition_days(context)
     source = resolve_source("ems", config)
@@ -258,6 +280,7 @@ def raw_naloxone_administrations(
 
         frame = generate_naloxone(start, end, settings.demo_seed())
         frame["_partition_date"] = ems_incident_day(frame["Incident Date"])
+        frame["_report_date"] = frame["_partition_date"]  # a demo day's report holds that day
         context.log.info(f"generated {len(frame):,} demo naloxone administrations for {start}..{end}")
         with duckdb.get_connection() as conn:
             yield from load_audited(
@@ -273,7 +296,7 @@ def raw_naloxone_administrations(
                 "the demo generator",
             )
     else:
-        yield from load_ems_inbox(context, duckdb, ems_inbox, start, end, config.allow_empty_days)
+        yield from load_ems_inbox(context, duckdb, ems_inbox, config, start, end)
 
 
 raw_assets = [raw_calls_for_service, raw_naloxone_administrations]

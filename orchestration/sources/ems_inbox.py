@@ -1,9 +1,15 @@
 """EMS daily naloxone reports dropped into an inbox folder (`EMS_INBOX_DIR`).
 
-A report is a `.csv` or `.xlsx` in the layout of BCHD's Daily Naloxone Report. Its day comes
-from the file name (`2024-03-05`, `20240305` or `03-05-2024`), else from its most common
-`Incident Date`. After a successful load a report moves to `archive/<day>/`; a re-delivered
-report for the same day replaces that day's rows (the newest file of a day wins).
+A report is a `.csv` or `.xlsx` in the layout of BCHD's Daily Naloxone Report. A report is a
+*delivery*: its rows belong to their `Incident Date`, whatever the file is called (BCHD's public
+sample is named for 2019-02-14 and holds incidents of 2018-01-01..07). The report's own day (from
+its name, `2024-03-05`, `20240305` or `03-05-2024`, else its most common incident date) is
+provenance. Deliveries are ordered by *arrival* (as the inbox sensor saw them, else by
+modification time): when two reports carry the same incident (incident number and date), the
+rows of the later arrival are kept, all of them (several patients share an incident), so a
+re-delivered or overlapping report never counts a patient twice, and two different files for
+one day are both read. After a successful load a report moves to
+`archive/<report day>/<arrival>__<name>`, which keeps its arrival for later rebuilds.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import os
 import re
 import shutil
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from datetime import time as dtime
 from pathlib import Path
@@ -37,6 +43,16 @@ def _squash(name: str) -> str:
 
 def match_headers(columns: list[str], path: Path) -> dict[str, str]:
     """Map the file's headers to the report's columns (case and spacing ignored) or explain why not."""
+    seen: dict[str, str] = {}
+    for column in columns:
+        if column is None:
+            continue
+        if _squash(column) in seen:
+            raise EmsFileError(
+                f"{path.name}: duplicate column(s) '{seen[_squash(column)]}' and '{column}' "
+                "(headers are matched ignoring case and spacing); nothing was loaded"
+            )
+        seen[_squash(column)] = str(column)
     by_squash = {_squash(c): c for c in columns if c is not None}
     mapping, missing = {}, []
     for expected in NALOXONE_COLUMNS:
@@ -138,16 +154,26 @@ def report_day(path: Path, frame: pd.DataFrame | None = None) -> date:
     return Counter(parsed.dt.date).most_common(1)[0][0]
 
 
+_ARRIVAL = re.compile(r"^(\d{6,})__(.+)$")
+
+
 @dataclass(frozen=True)
 class Report:
     path: Path
-    day: date
+    day: date  # the report's own day: provenance, not where its rows go
     mtime: float
     size: int
+    arrival: int | None = None  # known for archived reports (from the name) or from the sensor
+
+    @property
+    def name(self) -> str:
+        """The file's name as delivered (without the archive's arrival prefix)."""
+        match = _ARRIVAL.match(self.path.name)
+        return match[2] if match else self.path.name
 
     @property
     def fingerprint(self) -> str:
-        return f"{self.path.name}:{self.mtime:.0f}:{self.size}"
+        return f"{self.name}:{self.mtime:.0f}:{self.size}"
 
 
 def inbox_files(inbox: Path) -> list[Path]:
@@ -155,42 +181,101 @@ def inbox_files(inbox: Path) -> list[Path]:
     if not inbox.exists():
         return []
     files = [p for p in inbox.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES]
-    return sorted(files, key=lambda p: p.stat().st_mtime)
+    return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
 
 
 def report_for(path: Path) -> Report:
     """A file's report record (its day read from the name, else from the file)."""
     stat = path.stat()
-    return Report(path, report_day(path), stat.st_mtime, stat.st_size)
+    match = _ARRIVAL.match(path.name)
+    return Report(path, report_day(path), stat.st_mtime, stat.st_size, int(match[1]) if match else None)
 
 
-def pending_reports(inbox: Path) -> list[Report]:
-    """Reports waiting in the inbox itself (not yet archived)."""
-    return sorted((report_for(p) for p in inbox_files(inbox)), key=lambda r: (r.day, r.mtime))
+def last_archived_arrival(inbox: Path) -> int:
+    """The highest arrival number in the archive (0 when empty): new arrivals come after it."""
+    archive = inbox / ARCHIVE
+    numbers = [int(m[1]) for p in archive.rglob("*") if (m := _ARRIVAL.match(p.name))] if archive.exists() else []
+    return max(numbers, default=0)
 
 
-def reports_for_days(inbox: Path, start: date, end: date) -> dict[date, Report]:
-    """The newest report of every day in start..end, pending or archived."""
-    candidates = pending_reports(inbox)
+def all_reports(inbox: Path, arrivals: dict[str, int] | None = None) -> list[Report]:
+    """Every report, archived and pending, in arrival order.
+
+    Archived reports carry their arrival in their name; pending ones take the arrival the sensor
+    gave them (`arrivals`: file name -> number), else come after every archived one in the
+    order of their modification time.
+    """
+    archived = []
     archive = inbox / ARCHIVE
     if archive.exists():
-        candidates += [report_for(p) for p in archive.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES]
-    newest: dict[date, Report] = {}
-    for report in candidates:
-        if start <= report.day <= end and (report.day not in newest or report.mtime >= newest[report.day].mtime):
-            newest[report.day] = report
-    return newest
+        archived = [report_for(p) for p in archive.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES]
+    arrivals = arrivals or {}
+    last = max([r.arrival or 0 for r in archived] + list(arrivals.values()) + [0])
+    pending = []
+    for path in inbox_files(inbox):
+        report = report_for(path)
+        if report.name in arrivals:
+            arrival = arrivals[report.name]
+        else:
+            last += 1
+            arrival = last
+        pending.append(replace(report, arrival=arrival))
+    return sorted(archived + pending, key=lambda r: (r.arrival or 0, r.mtime, r.name))
+
+
+def report_rows(report: Report) -> pd.DataFrame:
+    """A report's rows with their partition (incident date), report day, arrival, file and row number.
+
+    A row whose incident date cannot be read is kept with the report's earliest readable incident
+    date (else the report's day), where staging quarantines it as unparseable.
+    """
+    frame = read_report(report.path)
+    days = ems_incident_day(frame["Incident Date"])
+    fallback = days.min() if days.notna().any() else pd.Timestamp(report.day)
+    frame["_partition_date"] = days.fillna(fallback)
+    frame["_report_date"] = pd.Timestamp(report.day)
+    frame["_arrival"] = report.arrival
+    frame["_source"] = report.name
+    return frame
+
+
+def report_span(report: Report) -> tuple[date, date]:
+    """The first and last day the report's rows belong to."""
+    days = report_rows(report)["_partition_date"]
+    if days.empty:
+        return report.day, report.day
+    return days.min().date(), days.max().date()
+
+
+def rows_for_window(reports: list[Report], start: date, end: date) -> pd.DataFrame:
+    """The rows of every report that belong to days start..end, each incident from its latest delivery.
+
+    An incident is its incident number and incident date; all rows of the latest arrival that
+    carries it are kept (one per patient). A row without an incident number is its own content:
+    identical rows delivered twice count once.
+    """
+    frames = [report_rows(r) for r in reports]
+    frames = [f[(f["_partition_date"].dt.date >= start) & (f["_partition_date"].dt.date <= end)] for f in frames]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(
+            columns=[*NALOXONE_COLUMNS, "_partition_date", "_report_date", "_arrival", "_source", "_source_row"]
+        )
+    rows = pd.concat(frames, ignore_index=True)
+    number = rows["Incident Number"].str.strip().str.upper()
+    content = rows[list(NALOXONE_COLUMNS)].agg("\x1f".join, axis=1)
+    key = (number.where(number != "", "#" + content)) + "|" + rows["_partition_date"].astype(str)
+    latest = rows.groupby(key)["_arrival"].transform("max")
+    return rows[rows["_arrival"] == latest].reset_index(drop=True)
 
 
 def archive_report(inbox: Path, report: Report) -> Path:
-    """Move a loaded report from the inbox to `archive/<day>/` (archived files stay where they are)."""
+    """Move a loaded report from the inbox to `archive/<report day>/<arrival>__<name>`."""
     if report.path.parent != inbox:
         return report.path
     target_dir = inbox / ARCHIVE / report.day.isoformat()
     target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / report.path.name
-    if target.exists():
-        target = target_dir / f"{report.path.stem}.{int(report.mtime)}{report.path.suffix}"
+    target = target_dir / f"{report.arrival or 0:06d}__{report.name}"
     shutil.move(str(report.path), target)
-    os.utime(target, (report.mtime, report.mtime))  # keep delivery time: newest-wins stays true
+    os.utime(target, (report.mtime, report.mtime))
     return target

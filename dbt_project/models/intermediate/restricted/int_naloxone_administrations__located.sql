@@ -16,8 +16,8 @@ select
     case
         when a.incident_number is null then 'missing_incident_number'
         when a.incident_date is null then 'unparseable_incident_date'
-        when a.incident_date > a.partition_date or a.incident_date < a.partition_date - interval 30 day
-            then 'incident_date_outside_report_window'
+        -- a report cannot deliver an incident from after its own day (a typo in the date)
+        when a.incident_date > a.report_date then 'incident_date_after_report_date'
         when a.latitude is null or a.longitude is null then 'missing_coordinates'
         when not {{ inside_city('a.latitude', 'a.longitude') }} then 'coordinates_outside_baltimore'
         when a.medication_response is null

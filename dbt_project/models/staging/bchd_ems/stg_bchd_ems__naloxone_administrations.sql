@@ -24,6 +24,8 @@ typed as (
         {{ clean_text('"Destination Patient Disposition (E20.10)"') }} as disposition,
         "Incident Date" as incident_date_raw,
         _partition_date as partition_date,
+        _report_date as report_date,
+        _arrival as arrival,
         _source as load_source,
         _source_row as source_row,
         _loaded_at as loaded_at
