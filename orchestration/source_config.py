@@ -14,6 +14,11 @@ class SourceConfig(dg.Config):
     source: str | None = Field(
         default=None, description="demo or real; defaults to <FEED>_SOURCE, then BALTIMORE_SOURCE, then demo"
     )
+
+
+class LoadConfig(dg.Config):
+    """Run-time choices of a raw load."""
+
     allow_empty_days: bool = Field(
         default=False,
         description="load a day with no rows even where the table has rows for it, or the same weekday had rows "

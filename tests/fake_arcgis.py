@@ -78,6 +78,7 @@ class FakeArcGIS:
     faults: list[Fault] = field(default_factory=list)
     read_delay: float = 1.5  # how long a "timeout" fault stalls
     always_more: bool = False  # every page says exceededTransferLimit, even the empty ones past the end
+    directory: list[dict] | None = None  # the services directory at the base URL (`?f=json`), if served
     requests: list[str] = field(default_factory=list)
 
     def _fault_for(self, kind: str) -> Fault | None:
@@ -94,6 +95,8 @@ class FakeArcGIS:
         layer = next((v for k, v in self.layers.items() if layer_path.endswith(k)), None)
         kind = "metadata" if not is_query else "count" if args.get("returnCountOnly") == "true" else "page"
         self.requests.append(f"{kind} {layer_path} {args.get('resultOffset', '')}")
+        if layer is None and not is_query and path.endswith("rest/services") and self.directory is not None:
+            return self._json({"currentVersion": 11.1, "folders": [], "services": self.directory})
         if layer is None:
             return self._json({"error": {"code": 400, "message": "Invalid URL", "details": []}})
         fault = self._fault_for(kind)

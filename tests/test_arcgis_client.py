@@ -147,6 +147,38 @@ def test_a_malformed_answer_raises_the_clients_error_naming_the_url(httpserver, 
     assert httpserver.url_for("/rest/services/") + LAYER in str(raised.value)
 
 
+DIRECTORY = [
+    {"name": "911_2013_2022", "type": "FeatureServer"},
+    {"name": "911_CallsForService_2023", "type": "FeatureServer"},
+    {"name": "911_Calls_For_Services_2024", "type": "FeatureServer"},
+    {"name": "911_Calls_For_Service_2026", "type": "FeatureServer"},  # a new yearly service
+    {"name": "911_Calls_For_Service_2026", "type": "MapServer"},
+    {"name": "Parking_Citations_2026", "type": "FeatureServer"},
+]
+
+
+def test_yearly_layers_come_from_the_services_directory(httpserver, served_calls):
+    fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls))}, directory=DIRECTORY)
+    client = _client(httpserver, fake)
+    discovered = client.discover_layers()
+    assert discovered[2015] == "911_2013_2022/FeatureServer/2"
+    assert discovered[2023] == "911_CallsForService_2023/FeatureServer/0"
+    assert discovered[2026] == "911_Calls_For_Service_2026/FeatureServer/0"
+    assert set(discovered) == set(range(2013, 2025)) | {2026}
+    registry = LayerRegistry({2026: "mirror/FeatureServer/0"}, discovered)
+    assert registry.layer_for_year(2026) == "mirror/FeatureServer/0"  # config overrides still win
+    registry = LayerRegistry({}, discovered)
+    assert registry.layer_for_year(2025) == LAYER  # not listed: the newest layer before it
+    assert registry.layer_for_year(2027) == "911_Calls_For_Service_2026/FeatureServer/0"
+    assert LayerRegistry().layer_for_year(2027) == LAYER  # no directory: the built-in table
+
+
+def test_an_unreadable_services_directory_is_the_clients_error(httpserver, served_calls):
+    fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls))}, directory=None)
+    with pytest.raises(SourceError, match="ArcGIS error 400"):
+        _client(httpserver, fake).discover_layers()
+
+
 def test_the_retry_budget_ends_in_a_clear_error(httpserver, served_calls):
     fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls))}, faults=[Fault("500", on="any")] * 10)
     sleeps = Sleeps()
@@ -196,7 +228,7 @@ def test_the_calls_asset_loads_a_real_partition_and_a_failed_reload_keeps_it(
     import dagster as dg
     import duckdb
 
-    from orchestration.assets.raw import raw_calls_for_service
+    from orchestration.assets.raw import landing_calls_for_service, raw_calls_for_service
 
     fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls), max_record_count=700)})
     httpserver.expect_request(re.compile(".*")).respond_with_handler(fake)
@@ -205,10 +237,10 @@ def test_the_calls_asset_loads_a_real_partition_and_a_failed_reload_keeps_it(
 
     def materialize():
         return dg.materialize(
-            [raw_calls_for_service],
+            [landing_calls_for_service, raw_calls_for_service],
             partition_key=DAY.isoformat(),
             resources={"duckdb": WarehouseDuckDB(database=str(db))},
-            run_config={"ops": {"raw__calls_for_service": {"config": {"source": "real", "max_workers": 2}}}},
+            run_config={"ops": {"landing__calls_for_service": {"config": {"source": "real", "max_workers": 2}}}},
             raise_on_error=False,
             instance=dg.DagsterInstance.ephemeral(),
         )
@@ -231,6 +263,41 @@ def test_the_calls_asset_loads_a_real_partition_and_a_failed_reload_keeps_it(
     fake.faults = []
     assert materialize().success  # and a clean reload replaces the day without duplicating it
     assert loaded_ids() == expected
+
+
+def test_the_calls_asset_reads_the_layer_the_directory_lists(httpserver, served_calls, tmp_path, monkeypatch):
+    """2024's calls live in a renamed service the built-in table does not know: the directory finds it,
+    and the failure message of an empty answer names the layer it asked."""
+    import re
+
+    import dagster as dg
+
+    from orchestration.assets.raw import landing_calls_for_service, raw_calls_for_service
+
+    renamed = "911_Calls_For_Service_2024/FeatureServer/0"
+    directory = [{"name": "911_Calls_For_Service_2024", "type": "FeatureServer"}]
+    fake = FakeArcGIS({renamed: Layer(calls_to_features(served_calls))}, directory=directory)
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(fake)
+    monkeypatch.setenv("OPEN_BALTIMORE_ARCGIS_URL", httpserver.url_for("/rest/services/"))
+
+    def materialize(db):
+        return dg.materialize(
+            [landing_calls_for_service, raw_calls_for_service],
+            partition_key=DAY.isoformat(),
+            resources={"duckdb": WarehouseDuckDB(database=str(db))},
+            run_config={"ops": {"landing__calls_for_service": {"config": {"source": "real"}}}},
+            raise_on_error=False,
+            instance=dg.DagsterInstance.ephemeral(),
+        )
+
+    assert materialize(tmp_path / "a.duckdb").success
+    assert any(r.startswith("page rest/services/" + renamed) for r in fake.requests)
+    # without the directory the old name is asked, which this server does not have: a clear failure
+    fake.directory = None
+    result = materialize(tmp_path / "b.duckdb")
+    assert not result.success
+    error = result.get_step_failure_events()[0].event_specific_data.error
+    assert LAYER in error.message + (error.cause.message if error.cause else "")
 
 
 def test_a_file_download_shares_the_retry_budget(httpserver):

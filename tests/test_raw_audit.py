@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 import orchestration.demo.calls as demo_calls
-from orchestration.assets.raw import raw_calls_for_service
+from orchestration.assets.raw import landing_calls_for_service, raw_calls_for_service
 from orchestration.demo.calls import generate_calls
 from orchestration.resources import WarehouseDuckDB
 from orchestration.settings import city_extent
@@ -17,12 +17,16 @@ DAY = date(2024, 3, 7)  # a Thursday
 
 
 def _materialize(db, partition: date = DAY, allow_empty: bool = False) -> dg.ExecuteInProcessResult:
-    config = {"source": "demo", "allow_empty_days": allow_empty}
     return dg.materialize(
-        [raw_calls_for_service],
+        [landing_calls_for_service, raw_calls_for_service],
         partition_key=partition.isoformat(),
         resources={"duckdb": WarehouseDuckDB(database=str(db))},
-        run_config={"ops": {"raw__calls_for_service": {"config": config}}},
+        run_config={
+            "ops": {
+                "landing__calls_for_service": {"config": {"source": "demo"}},
+                "raw__calls_for_service": {"config": {"allow_empty_days": allow_empty}},
+            }
+        },
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
@@ -131,3 +135,27 @@ def test_the_city_box_margin_is_what_the_gate_uses(tmp_path, monkeypatch, margin
     monkeypatch.setattr(demo_calls, "generate_calls", shifted)
     result = _materialize(tmp_path / "w.duckdb")
     assert result.success == (margin_factor < 1)
+
+
+def test_a_load_reads_what_landed_and_consumes_it_only_when_committed(tmp_path, monkeypatch):
+    db = tmp_path / "w.duckdb"
+    alone = dg.materialize(
+        [raw_calls_for_service],
+        partition_key=DAY.isoformat(),
+        resources={"duckdb": WarehouseDuckDB(database=str(db))},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not alone.success and "nothing landed for calls_for_service" in _failure_text(alone)
+    landed = tmp_path / "landing" / "calls_for_service" / f"{DAY}_{DAY}.parquet"
+    assert _materialize(db).success
+    assert not landed.exists()  # committed: the landed window is consumed
+
+    def corrupted(start, end, seed):
+        frame = generate_calls(start, end, seed)
+        frame.loc[frame.index[::10], ["latitude", "longitude"]] = [0.0, 0.0]
+        return frame
+
+    monkeypatch.setattr(demo_calls, "generate_calls", corrupted)
+    assert not _materialize(db).success
+    assert landed.exists()  # refused: kept for a person to look at, or for a retry

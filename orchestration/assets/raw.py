@@ -6,13 +6,14 @@ generator call and one transaction, and a backfill runs 31 days at a time instea
 
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from orchestration import settings
+from orchestration import landing, settings
 from orchestration.checks.raw_checks import (
     CALLS_SPEC,
     NALOXONE_SPEC,
@@ -22,11 +23,12 @@ from orchestration.checks.raw_checks import (
     check_specs,
 )
 from orchestration.partitions import WRITER_POOL, daily_partitions, partition_days
-from orchestration.raw_tables import RawTable
+from orchestration.raw_tables import CALLS, RawTable
 from orchestration.resources import EmsInbox
-from orchestration.source_config import SourceConfig, resolve_source
+from orchestration.source_config import LoadConfig, SourceConfig, resolve_source
 from orchestration.sources import ems_inbox as ems_reports
 from orchestration.sources.arcgis import ArcGISCallsClient, LayerRegistry
+from orchestration.sources.http import SourceError
 from orchestration.sql_rules import ems_incident_day, local_day_of_epoch_ms
 from orchestration.warehouse import commit, discard, ensure_table, partition_counts, pending_rows, stage
 
@@ -39,12 +41,24 @@ class CallsConfig(SourceConfig):
         description="year -> layer path under OPEN_BALTIMORE_ARCGIS_URL, overriding the built-in registry",
     )
     max_workers: int = Field(default=4, description="pages fetched at once per layer")
+    discover_layers: bool = Field(
+        default=True, description="read yearly layers from the ArcGIS services directory (<base>?f=json)"
+    )
 
 
-def fetch_real_calls(context: dg.AssetExecutionContext, config: CallsConfig, start: date, end: date) -> pd.DataFrame:
-    """Calls of start..end from Open Baltimore, each with the local day it belongs to."""
-    registry = LayerRegistry({int(year): path for year, path in config.layers.items()})
-    client = ArcGISCallsClient(registry=registry, max_workers=config.max_workers)
+def fetch_real_calls(
+    context: dg.AssetExecutionContext, config: CallsConfig, start: date, end: date
+) -> tuple[pd.DataFrame, list[str]]:
+    """Calls of start..end from Open Baltimore, each with the local day it belongs to, and the layers read."""
+    client = ArcGISCallsClient(max_workers=config.max_workers)
+    discovered: dict[int, str] = {}
+    if config.discover_layers:
+        try:
+            discovered = client.discover_layers()
+        except SourceError as exc:  # the directory is a convenience: the built-in table still works
+            context.log.warning(f"the ArcGIS services directory could not be read ({exc}); using the built-in layers")
+    client.registry = LayerRegistry({int(year): path for year, path in config.layers.items()}, discovered)
+    layers = sorted({layer for layer, _, _ in client.registry.slices(start, end)})
     frame = client.fetch(
         start,
         end,
@@ -53,10 +67,10 @@ def fetch_real_calls(context: dg.AssetExecutionContext, config: CallsConfig, sta
     # an unreadable timestamp cannot name its day: it stays with the window's first day and
     # reaches quarantine as unparseable_timestamp
     frame["_partition_date"] = local_day_of_epoch_ms(frame["callDateTime"]).fillna(pd.Timestamp(start))
-    return frame
+    return frame, layers
 
 
-class EmsConfig(SourceConfig):
+class EmsConfig(SourceConfig, LoadConfig):
     """EMS: source, plus what the inbox sensor knows about the reports it requested."""
 
     arrivals: dict[str, int] = Field(
@@ -227,17 +241,18 @@ def load_audited(
 
 
 @dg.asset(
-    key=["raw", "calls_for_service"],
+    key=["landing", "calls_for_service"],
     group_name="ingest",
-    pool=WRITER_POOL,
     partitions_def=daily_partitions,
     # a month a run: a year's backfill is 12 runs, and a failure costs at most a month
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=31),
-    kinds={"python", "duckdb"},
-    check_specs=check_specs(CALLS_SPEC),
-    description="911 calls for service as the Open Baltimore ArcGIS layers return them, one row per call.",
+    kinds={"python", "parquet"},
+    description="911 calls fetched from the Open Baltimore ArcGIS layers (or generated in demo mode), landed as "
+    "Parquet without holding the warehouse's writer slot, so a slow server never blocks other writers.",
 )
-def raw_calls_for_service(context: dg.AssetExecutionContext, config: CallsConfig, duckdb: DuckDBResource) -> Iterator:
+def landing_calls_for_service(
+    context: dg.AssetExecutionContext, config: CallsConfig, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
     start, end = partition_days(context)
     source = resolve_source("calls", config)
     if source == "demo":
@@ -248,13 +263,51 @@ def raw_calls_for_service(context: dg.AssetExecutionContext, config: CallsConfig
         context.log.info(f"generated {len(frame):,} demo calls for {start}..{end}")
         origin = "the demo generator"
     else:
-        frame = fetch_real_calls(context, config, start, end)
-        registry = LayerRegistry({int(year): path for year, path in config.layers.items()})
-        origin = "the ArcGIS layer(s) " + ", ".join(sorted({layer for layer, _, _ in registry.slices(start, end)}))
+        frame, layers = fetch_real_calls(context, config, start, end)
+        origin = "the ArcGIS layer(s) " + ", ".join(layers)
+    path = landing.land(Path(duckdb.database), CALLS.name, frame, start, end, source, origin)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": len(frame),
+            "source": source,
+            "origin": origin,
+            "path": str(path),
+            "window": f"{start}..{end}",
+        }
+    )
+
+
+@dg.asset(
+    key=["raw", "calls_for_service"],
+    group_name="ingest",
+    pool=WRITER_POOL,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=31),
+    deps=[landing_calls_for_service],
+    kinds={"python", "duckdb"},
+    check_specs=check_specs(CALLS_SPEC),
+    description="911 calls for service as the Open Baltimore ArcGIS layers return them, one row per call.",
+)
+def raw_calls_for_service(context: dg.AssetExecutionContext, config: LoadConfig, duckdb: DuckDBResource) -> Iterator:
+    start, end = partition_days(context)
+    try:
+        window = landing.landed(Path(duckdb.database), CALLS.name, start, end)
+    except landing.LandingError as exc:
+        raise dg.Failure(str(exc)) from exc
     with duckdb.get_connection() as conn:
         yield from load_audited(
-            context, conn, CALLS_SPEC, frame, start, end, source, None, config.allow_empty_days, origin
+            context,
+            conn,
+            CALLS_SPEC,
+            window.frame,
+            start,
+            end,
+            window.source,
+            None,
+            config.allow_empty_days,
+            window.origin,
         )
+    landing.consume(window)
 
 
 @dg.asset(
@@ -299,4 +352,4 @@ def raw_naloxone_administrations(
         yield from load_ems_inbox(context, duckdb, ems_inbox, config, start, end)
 
 
-raw_assets = [raw_calls_for_service, raw_naloxone_administrations]
+raw_assets = [landing_calls_for_service, raw_calls_for_service, raw_naloxone_administrations]

@@ -54,21 +54,50 @@ def default_layers() -> dict[int, str]:
     return layers
 
 
-LATEST_LAYER = "911_Calls_For_Services_2024/FeatureServer/0"  # 2024 onward
+LATEST_LAYER = "911_Calls_For_Services_2024/FeatureServer/0"  # 2024 onward, unless the directory says otherwise
+
+# a 911 service named for a year (`911_CallsForService_2023`) or a range of years (`911_2013_2022`,
+# one layer per year in order)
+_SERVICE_YEARS = re.compile(r"(?<!\d)(20\d{2})(?:_(20\d{2}))?$")
+
+
+def layers_from_directory(body: Any, url: str) -> dict[int, str]:
+    """Year -> layer path from an ArcGIS services directory (`<base>?f=json`)."""
+    services = body.get("services") if isinstance(body, dict) else None
+    if not isinstance(services, list):
+        raise ArcGISResponseError(f"{url}: the services directory has no services list")
+    layers: dict[int, str] = {}
+    for service in services:
+        if not isinstance(service, dict) or service.get("type") != "FeatureServer":
+            continue
+        name = str(service.get("name", ""))
+        match = _SERVICE_YEARS.search(name)
+        if not name.startswith("911") or not match:
+            continue
+        first, last = int(match[1]), int(match[2] or match[1])
+        for year in range(first, last + 1):
+            layers[year] = f"{name}/FeatureServer/{year - first}"
+    return layers
 
 
 @dataclass
 class LayerRegistry:
-    """Which layer holds which year; `overrides` maps a year to another layer path."""
+    """Which layer holds which year: `overrides` (run config), else the services directory
+    (`discovered`), else the built-in table; a year after all of them goes to the newest layer,
+    where the raw asset's empty-day refusal catches a service that is not listed yet."""
 
     overrides: Mapping[int, str] = field(default_factory=dict)
+    discovered: Mapping[int, str] = field(default_factory=dict)
 
     def layer_for_year(self, year: int) -> str:
         if year in self.overrides:
             return self.overrides[year]
         if year < 2013:
             raise SourceError(f"Open Baltimore publishes 911 calls from 2013; no layer for {year}")
-        return default_layers().get(year, LATEST_LAYER)
+        known = {**default_layers(), 2024: LATEST_LAYER, **self.discovered}
+        if year in known:
+            return known[year]
+        return known[max(y for y in known if y < year)]  # the newest layer before it
 
     def slices(self, start: date, end: date) -> list[tuple[str, date, date]]:
         """Split the inclusive day range by year: (layer, first day, last day)."""
@@ -105,12 +134,12 @@ def utc_bounds(first: date, last: date) -> tuple[datetime, datetime]:
     return lo, hi
 
 
-def _check_arcgis_body(body: Any) -> None:
+def _check_arcgis_body(body: Any, url: str) -> None:
     """ArcGIS reports failures as `{"error": {...}}` with HTTP 200."""
     if isinstance(body, dict) and "error" in body:
-        err = body["error"] or {}
+        err = body["error"] if isinstance(body["error"], dict) else {}
         code = err.get("code")
-        message = f"ArcGIS error {code}: {err.get('message')} {err.get('details') or ''}".strip()
+        message = f"{url}: ArcGIS error {code}: {err.get('message')} {err.get('details') or ''}".strip()
         if code in RETRY_STATUS:  # an error code inside an HTTP 200 body worth another attempt
             raise RetryableError(message)
         raise SourceError(message)
@@ -171,6 +200,10 @@ class ArcGISCallsClient:
         self.http.inspect = _check_arcgis_body
         if not self.base_url.endswith("/"):
             self.base_url += "/"
+
+    def discover_layers(self) -> dict[int, str]:
+        """Year -> layer from the services directory (`<base>?f=json`), so a new yearly service is used."""
+        return layers_from_directory(self.http.get_json(self.base_url, {"f": "json"}), self.base_url)
 
     def layer_url(self, layer: str) -> str:
         return self.base_url + layer.strip("/")

@@ -110,8 +110,8 @@ class JsonHttp:
     session: requests.Session = field(default_factory=requests.Session)
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
-    # called with the parsed body; may raise RetryableError or SourceError (e.g. ArcGIS error objects)
-    inspect: Callable[[Any], None] | None = None
+    # called with the parsed body and the URL; may raise RetryableError or SourceError (ArcGIS error objects)
+    inspect: Callable[[Any, str], None] | None = None
 
     def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
         return self._with_retries(url, lambda: self._attempt(url, params))
@@ -130,7 +130,7 @@ class JsonHttp:
         except ValueError as exc:
             raise RetryableError(f"body is not complete JSON ({len(response.content)} bytes): {exc}") from exc
         if self.inspect is not None:
-            self.inspect(body)
+            self.inspect(body, url)
         return body
 
     def _response(self, url: str, params: dict[str, Any] | None) -> requests.Response:
