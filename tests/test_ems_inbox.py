@@ -83,6 +83,11 @@ def _materialize(db: Path, day: date = DAY, last: date | None = None, run_config
     )
 
 
+def _failure_text(result: dg.ExecuteInProcessResult) -> str:
+    error = result.get_step_failure_events()[0].event_specific_data.error
+    return error.message + (error.cause.message if error.cause else "")
+
+
 def _raw_count(db: Path, day: date = DAY) -> int:
     with duckdb.connect(str(db), read_only=True) as conn:
         return conn.execute(
@@ -285,8 +290,7 @@ def test_a_malformed_report_fails_the_run_and_loads_nothing(inbox, db):
     os.utime(path, (later, later))
     result = _materialize(db)
     assert not result.success
-    error = result.get_step_failure_events()[0].event_specific_data.error
-    failure = error.message + (error.cause.message if error.cause else "")
+    failure = _failure_text(result)
     assert "Incident Location Latitude" in failure
     assert _raw_count(db) == before  # the previous report's rows are intact
     assert path.exists()  # a rejected file stays in the inbox for a person to fix
@@ -306,8 +310,7 @@ def test_a_report_failing_a_blocking_check_loads_nothing_and_stays_in_the_inbox(
     os.utime(path, (later, later))
     result = _materialize(db)
     assert not result.success
-    error = result.get_step_failure_events()[0].event_specific_data.error
-    failure = error.message + (error.cause.message if error.cause else "")
+    failure = _failure_text(result)
     assert "coordinates_inside_baltimore" in failure and "nothing was loaded" in failure
     assert _raw_count(db) == before and path.exists()
     [city] = [e for e in result.get_asset_check_evaluations() if e.check_name == "coordinates_inside_baltimore"]

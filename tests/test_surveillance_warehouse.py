@@ -134,6 +134,15 @@ def _report(instance, day, spikes):
     )
 
 
+def _spike_tick(instance, cursor):
+    """One evaluation of the spike sensor; returns its new cursor."""
+    from orchestration.sensors import overdose_spike_sensor
+
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=SENSOR_RESOURCES) as context:
+        overdose_spike_sensor(context)
+        return context.cursor
+
+
 def _spike(cluster_id, observed):
     return {
         "cluster_id": cluster_id,
@@ -148,8 +157,6 @@ def _spike(cluster_id, observed):
 
 
 def test_spike_notifications_go_out_once_per_state_even_across_restarts(httpserver, tmp_path, monkeypatch):
-    from orchestration.sensors import overdose_spike_sensor
-
     received = []
 
     def hook(request):
@@ -160,27 +167,22 @@ def test_spike_notifications_go_out_once_per_state_even_across_restarts(httpserv
     monkeypatch.setenv("OVERDOSE_ALERT_WEBHOOK_URL", httpserver.url_for("/hook"))
     monkeypatch.setenv("ALERTS_DB", str(tmp_path / "alerts.duckdb"))
 
-    def tick(instance, cursor):
-        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=SENSOR_RESOURCES) as context:
-            overdose_spike_sensor(context)
-            return context.cursor
-
     with dg.instance_for_test() as instance:
         _report(instance, "2024-03-17", [_spike("2024-03-17-1", 6)])
-        cursor = tick(instance, None)
+        cursor = _spike_tick(instance, None)
         assert [(r["kind"], r["cluster_id"], r["observed"]) for r in received] == [("new_spike", "2024-03-17-1", 6)]
-        cursor = tick(instance, cursor)  # nothing new
+        cursor = _spike_tick(instance, cursor)  # nothing new
         _report(instance, "2024-03-18", [_spike("2024-03-17-1", 6)])  # same state the next day
-        cursor = tick(instance, cursor)
+        cursor = _spike_tick(instance, cursor)
         assert len(received) == 1
         _report(instance, "2024-03-19", [_spike("2024-03-17-1", 9), _spike("2024-03-19-2", 4)])
-        cursor = tick(instance, cursor)
+        cursor = _spike_tick(instance, cursor)
         assert [(r["kind"], r["cluster_id"], r["observed"]) for r in received[1:]] == [
             ("spike_grew", "2024-03-17-1", 9),
             ("new_spike", "2024-03-19-2", 4),
         ]
         # a restarted daemon that lost its cursor re-reads the same results: the alerts table stops repeats
-        tick(instance, None)
+        _spike_tick(instance, None)
         assert len(received) == 3
     with duckdb.connect(str(tmp_path / "alerts.duckdb"), read_only=True) as conn:
         rows = conn.execute("select alert_id, kind, webhook_status from alerts order by created_at").fetchall()
@@ -202,8 +204,6 @@ def _alerts(path):
 
 def test_an_alert_whose_post_failed_is_delivered_on_a_later_tick(httpserver, tmp_path, monkeypatch):
     """The webhook is down when the spike is found and back a tick later: delivered once, not lost."""
-    from orchestration.sensors import overdose_spike_sensor
-
     state = {"down": True, "received": []}
 
     def hook(request):
@@ -217,19 +217,14 @@ def test_an_alert_whose_post_failed_is_delivered_on_a_later_tick(httpserver, tmp
     monkeypatch.setenv("ALERTS_DB", str(tmp_path / "alerts.duckdb"))
     monkeypatch.setattr("orchestration.surveillance.notify.WEBHOOK_RETRIES", RetryPolicy(2, backoff_base=0.01))
 
-    def tick(instance, cursor):
-        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=SENSOR_RESOURCES) as context:
-            overdose_spike_sensor(context)
-            return context.cursor
-
     with dg.instance_for_test() as instance:
         _report(instance, "2024-03-17", [_spike("2024-03-17-1", 6)])
-        cursor = tick(instance, None)
+        cursor = _spike_tick(instance, None)
         [(alert_id, delivered, attempts, status)] = _alerts(tmp_path / "alerts.duckdb")
         assert (alert_id, delivered, attempts) == ("2024-03-17-1:6", False, 1) and status == "failed (HTTP 503)"
         state["down"] = False
-        cursor = tick(instance, cursor)  # no new results: the waiting alert goes out anyway
-        cursor = tick(instance, cursor)  # and only once
+        cursor = _spike_tick(instance, cursor)  # no new results: the waiting alert goes out anyway
+        cursor = _spike_tick(instance, cursor)  # and only once
     assert [r["alert_id"] for r in state["received"]] == ["2024-03-17-1:6"]
     assert _alerts(tmp_path / "alerts.duckdb")[0][1:3] == (True, 2)
 
