@@ -135,6 +135,8 @@ NEIGHBORHOODS = RawTable(
         ("latitude", "DOUBLE"),
         ("longitude", "DOUBLE"),
         ("population", "BIGINT"),
+        # another name the boundary file gives the neighborhood (older or variant spelling)
+        ("name_alt", "VARCHAR"),
     ),
     partitioned=False,
 )
@@ -157,6 +159,7 @@ BOUNDARIES = RawTable(
         ("code", "VARCHAR"),
         ("population", "BIGINT"),
         ("geometry_wkt", "VARCHAR"),
+        ("alt_name", "VARCHAR"),
     ),
     partitioned=False,
 )

@@ -77,3 +77,9 @@ def local_day_of_epoch_ms(epoch_ms: pd.Series) -> pd.Series:
 def ems_incident_day(incident_date: pd.Series) -> pd.Series:
     """An EMS `Incident Date` as a day, by the rule staging uses (NaT when unparseable)."""
     return _day_by_rule(incident_date.astype(object), "Incident Date", ems_date())
+
+
+def name_keys(names: list[str]) -> list[str]:
+    """Spelling-insensitive keys of place names, by the `name_key` macro dbt uses (one rule for both)."""
+    frame = pd.DataFrame({"name": [str(n) for n in names]})  # noqa: F841 - DuckDB reads it by name
+    return duckdb.sql(f"select {render('name_key', 'name')} as key from frame").df()["key"].tolist()

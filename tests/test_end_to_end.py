@@ -293,3 +293,52 @@ def test_rerunning_a_partition_changes_no_counts(built):
     again = run_range(date(2024, 3, 10), date(2024, 3, 10), instance=dg.DagsterInstance.ephemeral())
     assert again.success
     assert {t: _one(path, f"select count(*) from {t}") for t in tables} == before
+
+
+def test_feed_neighborhood_names_match_by_spelling_and_fall_back_to_the_point(warehouse_copy, session_instance):
+    """Variant spellings of demo neighborhoods resolve by name; a name that matches nothing is placed by
+    its point (at a neighborhood's own reference point, which its Voronoi cell contains) or is Unknown."""
+    import dagster as dg
+
+    from orchestration.assets.dbt import warehouse_dbt_models
+    from orchestration.assets.reference import point_assignments
+    from orchestration.definitions import defs
+
+    day = date(2024, 3, 6)
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        hilton = conn.execute(
+            "select latitude, longitude from raw.neighborhoods where neighborhood = 'S. Hilton'"
+        ).fetchone()
+        spelled = [("south hilton", None), ("PENN-NORTH", None), (" Reservoir  Hill. ", None)]
+        unmatched = [("Nowhere Land", hilton), ("Nowhere Land", None)]
+        for i, (name, point) in enumerate(spelled + unmatched):
+            lat, lon = point if point else (None, None)
+            conn.execute(
+                f"""insert into raw.calls_for_service select * replace (
+                    990000000 + {i} as recordId, ? as Neighborhood, ?::double as latitude,
+                    ?::double as longitude, _source_row + 9000000 + {i} as _source_row)
+                from raw.calls_for_service where _partition_date = ? and priority = 'Low'
+                order by recordId limit 1""",
+                [name, lat, lon, day],
+            )
+    result = dg.materialize(
+        [point_assignments, warehouse_dbt_models],
+        resources=defs.resources,
+        instance=session_instance,
+        raise_on_error=False,
+    )
+    assert result.success
+    rows = dict(
+        _q(
+            warehouse_copy,
+            """select f.call_id - 990000000, g.neighborhood from marts.fct_calls_for_service f
+            join marts.dim_geography g using (geography_key) where f.call_id >= 990000000""",
+        )
+    )
+    assert [rows.get(i) for i in range(5)] == ["S. Hilton", "Penn North", "Reservoir Hill", "S. Hilton", "Unknown"]
+    [unresolved] = _q(
+        warehouse_copy,
+        "select feed_neighborhood, calls, calls_placed_by_point, calls_unknown "
+        "from marts.mart_unresolved_neighborhood_names",
+    )
+    assert unresolved == ("Nowhere Land", 2, 1, 1)

@@ -158,3 +158,31 @@ def test_the_vital_signs_indicators_the_marts_use_exist_in_bnias_file(real_env, 
             ).fetchall()
         )
     assert loaded == pytest.approx({name: float(row[name]) for name in wanted.values()})
+
+
+def test_real_feed_neighborhood_spellings_match_a_boundary_by_name_or_alternate():
+    """Spellings the 911 feed uses (issue 11) resolve to the neighborhood GeoJSON's names through the
+    dbt macro name_key and the file's `name_alt`; unrelated names do not."""
+    import json
+
+    from orchestration.sql_rules import name_keys
+
+    features = json.loads(shared_file(*GEO, "mapbaltimore_neighborhoods_2020_wgs84.geojson").read_text())["features"]
+    names = [f["properties"]["name"] for f in features]
+    alternates = [f["properties"].get("name_alt") or "" for f in features]
+    lookup = dict(zip(name_keys(names), names, strict=True))
+    lookup.update({k: n for k, n, a in zip(name_keys(alternates), names, alternates, strict=True) if a})
+    feed = {
+        "Coppin Heights/Ash-Co-East": "Coppin Heights/Ash-Co-East",
+        "Butcher's Hill": "Butchers Hill",
+        "Carroll - Camden Industrial Area": "Carroll-Camden Industrial Area",
+        "Saint Josephs": "Saint Josephs",
+        "St. Josephs": "Saint Josephs",
+        "University Of Maryland": "University of Maryland",
+        "PORT COVINGTON": "Baltimore Peninsula",  # the file's alternate (older) name
+        "mt. vernon": "Mount Vernon",
+        "Sandtown Winchester": "Sandtown-Winchester",
+    }
+    got = dict(zip(feed, (lookup.get(k) for k in name_keys(list(feed))), strict=True))
+    assert got == feed
+    assert [lookup.get(k) for k in name_keys(["Nowhere Land", "Baltimore County"])] == [None, None]

@@ -41,3 +41,15 @@
     ({{ lat }} between {{ e[1] - m }} and {{ e[3] + m }}
      and {{ lon }} between {{ e[0] - m }} and {{ e[2] + m }})
 {%- endmacro %}
+
+{#- A spelling-insensitive key for a place name: case, punctuation, spacing, '&'/'and' and the
+    standalone abbreviations S./N./Mt./St. (South, North, Mount, Saint) are ignored, so
+    "Coppin Heights/Ash-Co-East" = "COPPIN HEIGHTS ASH CO EAST" and "St. Josephs" = "Saint Josephs".
+    The "s" of "Butcher's" is not an abbreviation. -#}
+{% macro name_key(column) -%}
+    {%- set ns = namespace(expr="' ' || replace(lower(" ~ column ~ "), '&', ' and ') || ' '") -%}
+    {%- for short, long in [('s', 'south'), ('n', 'north'), ('mt', 'mount'), ('st', 'saint')] -%}
+        {%- set ns.expr = "regexp_replace(" ~ ns.expr ~ ", '([\\s/-])" ~ short ~ "\\.?([\\s/])', '\\1" ~ long ~ "\\2', 'g')" -%}
+    {%- endfor -%}
+    regexp_replace(replace({{ ns.expr }}, ' and ', ' '), '[^a-z0-9]', '', 'g')
+{%- endmacro %}

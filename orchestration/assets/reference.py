@@ -24,29 +24,30 @@ from orchestration.sources.geography import (
     POLICE_DISTRICTS,
     PolygonLayer,
     canonical_csa_names,
-    name_key,
 )
 from orchestration.sources.health import read_nhp, read_vital_signs
+from orchestration.sql_rules import name_keys
 from orchestration.warehouse import replace_table
 
 BOUNDARY_SETTINGS = {
     "csa": ("CSA_BOUNDARIES", "CSA2010", None),
-    "neighborhood": ("NEIGHBORHOOD_BOUNDARIES", "name", None),
+    "neighborhood": ("NEIGHBORHOOD_BOUNDARIES", "name", None, "name_alt"),
     "police_district": ("POLICE_DISTRICT_BOUNDARIES", "name", "name_abb"),
 }
 
 
 def real_layers() -> dict[str, PolygonLayer]:
     layers = {}
-    for layer, (env, name_field, code_field) in BOUNDARY_SETTINGS.items():
-        layers[layer] = PolygonLayer.from_geojson(read_bytes(settings.file_location(env)), name_field, code_field)
+    for layer, (env, *fields) in BOUNDARY_SETTINGS.items():
+        layers[layer] = PolygonLayer.from_geojson(read_bytes(settings.file_location(env)), *fields)
     return layers
 
 
 def boundary_frame(layers: dict[str, PolygonLayer], csa_population: dict[str, int]) -> pd.DataFrame:
     rows = []
     for layer, polys in layers.items():
-        for name, geom, code in zip(polys.names, polys.geometries, polys.codes, strict=True):
+        alternates = polys.alternates or [None] * len(polys.names)
+        for name, geom, code, alt in zip(polys.names, polys.geometries, polys.codes, alternates, strict=True):
             rows.append(
                 {
                     "layer": layer,
@@ -54,6 +55,7 @@ def boundary_frame(layers: dict[str, PolygonLayer], csa_population: dict[str, in
                     "code": code,
                     "population": csa_population.get(name) if layer == "csa" else None,
                     "geometry_wkt": shapely.to_wkt(geom, rounding_precision=7),
+                    "alt_name": alt,
                 }
             )
     return pd.DataFrame(rows)
@@ -70,11 +72,14 @@ def _store(
 
 def load_layers(conn) -> dict[str, PolygonLayer]:
     """The boundary layers as stored in raw.boundaries."""
-    frame = conn.execute("select layer, name, code, geometry_wkt from raw.boundaries").df()
+    frame = conn.execute("select layer, name, code, geometry_wkt, alt_name from raw.boundaries").df()
     layers = {}
     for layer, rows in frame.groupby("layer", sort=False):
         layers[layer] = PolygonLayer(
-            list(rows["name"]), shapely.from_wkt(rows["geometry_wkt"].to_numpy()), list(rows["code"])
+            list(rows["name"]),
+            shapely.from_wkt(rows["geometry_wkt"].to_numpy()),
+            list(rows["code"]),
+            [a if isinstance(a, str) else None for a in rows["alt_name"]],
         )
     return layers
 
@@ -117,8 +122,8 @@ def neighborhoods_from_layers(
     by_name = {}
     if csa_xwalk is not None:
         canonical = canonical_csa_names(csa_xwalk["csa"], csas.names, "neighborhood-CSA crosswalk")
-        by_name = {name_key(n): c for n, c in zip(csa_xwalk["neighborhood"], canonical, strict=True)}
-    csa = np.array([by_name.get(name_key(n), p) for n, p in zip(hoods.names, by_pip, strict=True)], dtype=object)
+        by_name = dict(zip(name_keys(list(csa_xwalk["neighborhood"])), canonical, strict=True))
+    csa = np.array([by_name.get(k, p) for k, p in zip(name_keys(list(hoods.names)), by_pip, strict=True)], dtype=object)
     d_idx, _ = districts.assign(lat, lon)
     codes = [DISTRICT_CODES.get(str(districts.codes[i]).upper(), districts.codes[i]) if i >= 0 else None for i in d_idx]
     zips: dict[str, str] = {}
@@ -137,6 +142,7 @@ def neighborhoods_from_layers(
             "area": area,
             "police_district_code": codes,
             "police_district": [POLICE_DISTRICTS.get(c) for c in codes],
+            "name_alt": hoods.alternates or [None] * len(hoods.names),
         }
     )
     share = frame["area"] / frame.groupby("csa")["area"].transform("sum")
@@ -159,6 +165,7 @@ def raw_neighborhoods(config: SourceConfig, duckdb: DuckDBResource) -> dg.Materi
         from orchestration.demo.reference import neighborhood_frame
 
         frame = neighborhood_frame()
+        frame["name_alt"] = None  # the demo's names are the only spelling its feed uses
     else:
         csa_xwalk = pd.read_csv(io.BytesIO(read_bytes(settings.file_location("NEIGHBORHOOD_CSA_CROSSWALK"))))
         zip_xwalk = pd.read_csv(io.BytesIO(read_bytes(settings.file_location("ZIP_CSA_CROSSWALK"))))
@@ -215,9 +222,21 @@ def raw_vital_signs(config: SourceConfig, duckdb: DuckDBResource) -> dg.Material
 
 _EMS_LAT = sql_rules.coordinate('"Incident Location Latitude"')
 _EMS_LON = sql_rules.coordinate('"Incident Location Longitude"')
+# calls whose feed neighborhood is missing or matches no neighborhood's name or alternate name
+# (the dbt model int_calls_for_service__validated resolves the others by name)
 POINTS_SQL = f"""
+with known as (
+    select {sql_rules.render("name_key", "neighborhood")} as key from raw.neighborhoods
+    union select {sql_rules.render("name_key", "name_alt")} from raw.neighborhoods where name_alt is not null
+),
+unmatched as (
+    select name from (select distinct Neighborhood as name from raw.calls_for_service
+                      where nullif(trim(Neighborhood), '') is not null)
+    where {sql_rules.render("name_key", "name")} not in (select key from known)
+)
 select distinct latitude, longitude from raw.calls_for_service
-where nullif(trim(Neighborhood), '') is null and latitude is not null and longitude is not null
+where (nullif(trim(Neighborhood), '') is null or Neighborhood in (select name from unmatched))
+  and latitude is not null and longitude is not null
 union
 select distinct {_EMS_LAT}, {_EMS_LON}
 from raw.naloxone_administrations
@@ -230,10 +249,15 @@ where {_EMS_LAT} is not null and {_EMS_LON} is not null
     group_name="geography",
     pool=WRITER_POOL,
     kinds={"python", "duckdb"},
-    deps=[dg.AssetKey(["raw", "calls_for_service"]), dg.AssetKey(["raw", "naloxone_administrations"]), raw_boundaries],
+    deps=[
+        dg.AssetKey(["raw", "calls_for_service"]),
+        dg.AssetKey(["raw", "naloxone_administrations"]),
+        raw_boundaries,
+        raw_neighborhoods,
+    ],
     description=(
-        "Neighborhood of every distinct point that needs one (EMS incidents, calls without a "
-        "neighborhood) by point-in-polygon; method 'within', 'snapped' (<=150 m) or 'none'."
+        "Neighborhood of every distinct point that needs one (EMS incidents; calls without a neighborhood "
+        "name, or whose name matches none) by point-in-polygon; method 'within', 'snapped' (<=150 m) or 'none'."
     ),
 )
 def point_assignments(duckdb: DuckDBResource) -> dg.MaterializeResult:

@@ -11,13 +11,14 @@ Rules (documented in the README):
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import shapely
 from shapely.geometry import shape
+
+from orchestration.sql_rules import name_keys
 
 SNAP_METERS = 150.0
 # Degrees -> metres near Baltimore (39.3 N) for the snap distance test.
@@ -54,12 +55,8 @@ class GeographyError(ValueError):
 
 
 def name_key(name: str) -> str:
-    """Spelling-insensitive key: case, punctuation, '&'/'and' and common abbreviations ignored."""
-    text = str(name).lower().replace("&", " and ")
-    # a standalone abbreviation (not the "s" of "Butcher's") is spelled out
-    for short, long in (("s", "south"), ("n", "north"), ("mt", "mount"), ("st", "saint")):
-        text = re.sub(rf"(?<![\w']){short}\.?(?=\s|/|$)", long, text)
-    return re.sub(r"[^a-z0-9]", "", text.replace(" and ", ""))
+    """Spelling-insensitive key of a place name (the dbt macro `name_key`, so SQL and Python agree)."""
+    return name_keys([name])[0]
 
 
 def canonical_csa_names(names: pd.Series, canonical: list[str], source: str) -> pd.Series:
@@ -67,9 +64,13 @@ def canonical_csa_names(names: pd.Series, canonical: list[str], source: str) -> 
 
     Raises GeographyError naming every name that matches no canonical CSA.
     """
-    lookup = {name_key(c): c for c in canonical}
-    lookup[name_key("Baltimore City")] = "Baltimore City"
-    mapped = names.map(lambda n: lookup.get(name_key(n)) if isinstance(n, str) else None)
+    lookup = dict(zip(name_keys([*canonical, "Baltimore City"]), [*canonical, "Baltimore City"], strict=True))
+    keys = name_keys([n if isinstance(n, str) else "" for n in names])
+    mapped = pd.Series(
+        [lookup.get(k) if isinstance(n, str) else None for n, k in zip(names, keys, strict=True)],
+        index=names.index,
+        dtype=object,
+    )
     unknown = sorted(set(names[mapped.isna()].astype(str)))
     if unknown:
         raise GeographyError(f"{source}: CSA name(s) matching no known CSA: {unknown}")
@@ -78,27 +79,31 @@ def canonical_csa_names(names: pd.Series, canonical: list[str], source: str) -> 
 
 @dataclass
 class PolygonLayer:
-    """Polygons with their names (and optional codes), in file order."""
+    """Polygons with their names (and optional codes and alternate names), in file order."""
 
     names: list[str]
     geometries: np.ndarray
     codes: list[str | None]
+    alternates: list[str | None] | None = None
 
     @classmethod
-    def from_geojson(cls, text: str | bytes, name_field: str, code_field: str | None = None) -> PolygonLayer:
+    def from_geojson(
+        cls, text: str | bytes, name_field: str, code_field: str | None = None, alt_field: str | None = None
+    ) -> PolygonLayer:
         data = json.loads(text)
         features = data.get("features") or []
         if not features:
             raise GeographyError("GeoJSON has no features")
-        names, geoms, codes = [], [], []
+        names, geoms, codes, alternates = [], [], [], []
         for i, feature in enumerate(features):
             props = feature.get("properties") or {}
             if props.get(name_field) in (None, ""):
                 raise GeographyError(f"feature {i} has no '{name_field}' property")
             names.append(str(props[name_field]))
             codes.append(props.get(code_field) if code_field else None)
+            alternates.append((props.get(alt_field) or None) if alt_field else None)
             geoms.append(shapely.make_valid(shape(feature["geometry"])))
-        return cls(names, np.array(geoms, dtype=object), codes)
+        return cls(names, np.array(geoms, dtype=object), codes, alternates)
 
     def assign(self, latitude: np.ndarray, longitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Index of the polygon of each point (-1 for none) and how: 'within', 'snapped' or 'none'."""

@@ -1,13 +1,25 @@
 -- Every staged call with its resolved neighborhood and the reason it cannot enter the fact
--- table (NULL when it can). The feed's neighborhood wins; a call without one takes the
--- neighborhood its point falls in. Of rows sharing a record id, the most recently loaded
--- one is kept; the others are duplicates.
+-- table (NULL when it can). The feed's neighborhood name wins when it matches a neighborhood
+-- (its name or alternate name, spelling-insensitively: macro name_key); a call whose name
+-- matches nothing, or that has none, takes the neighborhood its point falls in. Of rows sharing
+-- a record id, the most recently loaded one is kept; the others are duplicates.
 with calls as (
     select * from {{ ref('stg_open_baltimore__calls_for_service') }}
 ),
 
 points as (
     select * from {{ ref('stg_geography__point_assignments') }}
+),
+
+names as (
+    select * from {{ ref('int_reference__neighborhood_names') }}
+),
+
+-- the key of each distinct feed spelling, computed once per spelling rather than per call
+name_matches as (
+    select seen.neighborhood, names.neighborhood_normalized
+    from (select distinct neighborhood from calls where neighborhood is not null) as seen
+    join names on {{ name_key('seen.neighborhood') }} = names.name_key
 ),
 
 ranked as (
@@ -21,10 +33,10 @@ ranked as (
 
 select
     ranked.*,
-    case when ranked.neighborhood is not null then upper(ranked.neighborhood) else points.neighborhood_normalized end
-        as neighborhood_resolved,
+    coalesce(name_matches.neighborhood_normalized, points.neighborhood_normalized) as neighborhood_resolved,
+    name_matches.neighborhood_normalized is not null as neighborhood_name_matched,
     case
-        when ranked.neighborhood is not null then 'feed'
+        when name_matches.neighborhood_normalized is not null then 'feed'
         when points.latitude is not null then 'point_' || points.assignment_method
     end as geography_method,
     case
@@ -37,6 +49,7 @@ select
             then 'unknown_priority_code'
     end as quarantine_reason
 from ranked
+left join name_matches on ranked.neighborhood = name_matches.neighborhood
 -- a pure equi-join (points are unique per coordinate pair); whether the point is used is
 -- decided above, so DuckDB can hash-join millions of calls
 left join points
