@@ -1,5 +1,5 @@
-"""Sensors: the EMS inbox sensor materializes the day of each newly delivered report; the spike
-sensor announces overdose spikes."""
+"""Sensors: the EMS inbox sensor materializes the incident days of each newly delivered report;
+the spike sensor records and delivers overdose spike notifications."""
 
 import json
 from datetime import date, timedelta
@@ -73,7 +73,7 @@ def ems_inbox_sensor(context: dg.SensorEvaluationContext, ems_inbox: EmsInbox):
     for path in present:
         stat = path.stat()
         observed = [stat.st_size, stat.st_mtime]
-        fingerprint = f"{path.name}:{stat.st_mtime:.0f}:{stat.st_size}"
+        fingerprint = ems_reports.fingerprint(path.name, stat.st_mtime, stat.st_size)
         if fingerprint in requested:
             entry = requested[fingerprint]
             runs = context.instance.get_runs(filters=dg.RunsFilter(tags={"ems_fingerprint": fingerprint}))

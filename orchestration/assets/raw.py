@@ -1,7 +1,11 @@
 """Raw ingestion assets: one per source table, keyed ["raw", <table>], loaded into schema `raw`.
 
-Daily assets load a whole partition range per run: `make run` loads its two-plus years with one
-generator call and one transaction, and a backfill runs 31 days at a time instead of a run a day.
+Calls are fetched (or generated) by `landing/calls_for_service`, which does not hold the
+warehouse's writer slot, and loaded by `raw/calls_for_service`; EMS reports are read from the
+inbox by `raw/naloxone_administrations`. Every load is staged, audited by its blocking checks and
+committed in one transaction only when they pass (`load_audited`). Daily assets load a whole
+partition range per run: `make run` loads its years in one run, and a backfill runs 31 days at a
+time instead of a run a day.
 """
 
 from collections.abc import Iterator

@@ -173,7 +173,12 @@ class Report:
 
     @property
     def fingerprint(self) -> str:
-        return f"{self.name}:{self.mtime:.0f}:{self.size}"
+        return fingerprint(self.name, self.mtime, self.size)
+
+
+def fingerprint(name: str, mtime: float, size: int) -> str:
+    """One version of a delivered file: its name, modification time and size."""
+    return f"{name}:{mtime:.0f}:{size}"
 
 
 def inbox_files(inbox: Path) -> list[Path]:
