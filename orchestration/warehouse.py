@@ -129,7 +129,9 @@ def stage(
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {PENDING_SCHEMA}")
     conn.execute(table.ddl(table.pending, (("_load_id", "VARCHAR"),)))
     with transaction(conn):
-        conn.execute(f"DELETE FROM {table.pending} WHERE _load_id = ?", [load_id])
+        # one writer at a time (the writer pool): anything else pending was left by a run that
+        # died between staging and commit, and is dropped rather than kept (EMS rows are PHI)
+        conn.execute(f"DELETE FROM {table.pending}")
         _insert(conn, table, frame, source, into=table.pending, load_id=load_id)
     return len(frame)
 

@@ -193,6 +193,37 @@ def test_a_corrected_delivery_wins_per_incident_and_never_double_counts(inbox, d
     assert _raw_count(db) == expected
 
 
+def test_reports_archived_before_arrivals_were_recorded_still_load(inbox, db):
+    """An archive from the newest-file-per-day era (`archive/<day>/<name>`, no arrival number): its
+    rows load, the newer of two copies wins, and a new delivery beats both."""
+    folder = inbox / "archive" / "2024-03-12"
+    folder.mkdir(parents=True)
+    old = _report(seed=1)
+    newer = old.copy()
+    newer["Patient Age"] = "50"
+    write_csv(old, folder / "naloxone_2024-03-12.csv")
+    write_csv(newer, folder / "naloxone_2024-03-12_v2.csv")
+    stamp = (folder / "naloxone_2024-03-12.csv").stat().st_mtime
+    os.utime(folder / "naloxone_2024-03-12_v2.csv", (stamp + 60, stamp + 60))
+    assert _materialize(db).success
+    assert _raw_count(db) == len(old)
+    assert set(sum(_by_incident(db).values(), [])) == {"naloxone_2024-03-12_v2.csv"}
+    write_csv(old.head(3), inbox / "naloxone_2024-03-12_v3.csv")
+    assert _materialize(db).success
+    assert _raw_count(db) == len(old)  # re-delivered incidents replace, none doubles
+    assert "naloxone_2024-03-12_v3.csv" in set(sum(_by_incident(db).values(), []))
+
+
+def test_an_empty_report_changes_nothing_and_is_archived(inbox, db):
+    write_csv(_report(), inbox / "naloxone_2024-03-12.csv")
+    assert _materialize(db).success
+    before = _raw_count(db)
+    write_csv(_report().head(0), inbox / "naloxone_2024-03-12_empty.csv")  # headers only
+    assert _materialize(db).success
+    assert _raw_count(db) == before
+    assert not list(inbox.glob("*.csv")) and list((inbox / "archive").rglob("*_empty.csv"))
+
+
 def test_two_files_for_one_day_are_both_read(inbox, db):
     frame = _report(seed=1)
     numbers = frame["Incident Number"]

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 from dagster_duckdb import DuckDBResource
 
 from orchestration import settings
@@ -55,19 +56,14 @@ class PublishRefused(dg.Failure):
 
 
 def checks_upstream(assets: Sequence[dg.AssetsDefinition], targets: list[dg.AssetKey]) -> list[dg.AssetCheckSpec]:
-    """Every check (with its blocking flag) on `targets` and on everything upstream of them."""
-    parents: dict[dg.AssetKey, set[dg.AssetKey]] = {}
-    for a in assets:
-        for key, deps in a.asset_deps.items():
-            parents.setdefault(key, set()).update(deps)
-    ancestors, todo = set(), list(targets)
-    while todo:
-        key = todo.pop()
-        if key not in ancestors:
-            ancestors.add(key)
-            todo.extend(parents.get(key, ()))
-    specs = {spec.key: spec for a in assets for spec in a.check_specs if spec.asset_key in ancestors}
-    return sorted(specs.values(), key=lambda s: (s.asset_key.to_user_string(), s.name))
+    """Every check (with its blocking flag) on `targets` and on everything upstream of them.
+
+    Dagster's own graph of the definitions walks the ancestors (the code location's Definitions
+    are not built yet when this asset is)."""
+    graph = AssetGraph.from_assets(list(assets))
+    ancestors = set(targets).union(*(graph.get_ancestor_asset_keys(t) for t in targets))
+    keys = [k for k in graph.asset_check_keys if k.asset_key in ancestors]
+    return sorted((graph.get_check_spec(k) for k in keys), key=lambda s: (s.asset_key.to_user_string(), s.name))
 
 
 def audit_checks(context: dg.AssetExecutionContext, specs: list[dg.AssetCheckSpec]) -> list[dict]:

@@ -103,10 +103,11 @@ def load_ems_inbox(
     """
     folder = inbox.folder()
     reports = ems_reports.all_reports(folder, config.arrivals)
-    frame = ems_reports.rows_for_window(reports, start, end)
+    read = {r.path: ems_reports.report_rows(r) for r in reports}  # each file read once
+    frame = ems_reports.rows_for_window(list(read.values()), start, end)
     days = sorted(set(pd.to_datetime(frame["_partition_date"]).dt.date)) if len(frame) else []
     pending = [r for r in reports if r.path.parent == folder]
-    spans = {r.name: ems_reports.report_span(r) for r in pending}
+    spans = {r.name: ems_reports.span_of(read[r.path], r) for r in pending}
     within = [r for r in pending if start <= spans[r.name][0] and spans[r.name][1] <= end]
     for report in pending:
         if report not in within:

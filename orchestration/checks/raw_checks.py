@@ -80,7 +80,6 @@ NALOXONE_SPEC = RawCheckSpec(
     max_outside_window_share=0.05,  # a report may carry a late entry from an earlier day
     freshness_hours=24.0,  # a day's report is dated, not timed: its newest incident is that day
 )
-SPECS = {CALLS.name: CALLS_SPEC, NALOXONE.name: NALOXONE_SPEC}
 
 
 def run_rows(spec: RawCheckSpec, start: date, end: date) -> str:

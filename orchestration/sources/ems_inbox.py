@@ -190,10 +190,12 @@ def inbox_files(inbox: Path) -> list[Path]:
 
 
 def report_for(path: Path) -> Report:
-    """A file's report record (its day read from the name, else from the file)."""
+    """A file's report record: its day from the archive folder it was filed under, else its name,
+    else its most common incident date (only then is the file read)."""
     stat = path.stat()
     match = _ARRIVAL.match(path.name)
-    return Report(path, report_day(path), stat.st_mtime, stat.st_size, int(match[1]) if match else None)
+    filed = path.parent.parent.name == ARCHIVE and date_from_name(path.parent.name)
+    return Report(path, filed or report_day(path), stat.st_mtime, stat.st_size, int(match[1]) if match else None)
 
 
 def last_archived_arrival(inbox: Path) -> int:
@@ -206,14 +208,18 @@ def last_archived_arrival(inbox: Path) -> int:
 def all_reports(inbox: Path, arrivals: dict[str, int] | None = None) -> list[Report]:
     """Every report, archived and pending, in arrival order.
 
-    Archived reports carry their arrival in their name; pending ones take the arrival the sensor
-    gave them (`arrivals`: file name -> number), else come after every archived one in the
-    order of their modification time.
+    Archived reports carry their arrival in their name; ones archived before arrivals were recorded
+    come first, in the order of their modification time (as the newest-file rule then had it).
+    Pending ones take the arrival the sensor gave them (`arrivals`: file name -> number), else come
+    after every archived one in the order of their modification time.
     """
     archived = []
     archive = inbox / ARCHIVE
     if archive.exists():
         archived = [report_for(p) for p in archive.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES]
+    unnumbered = sorted((r for r in archived if r.arrival is None), key=lambda r: (r.mtime, r.name))
+    legacy = {r.path: i - len(unnumbered) for i, r in enumerate(unnumbered)}  # -n..-1: before every number
+    archived = [replace(r, arrival=legacy[r.path]) if r.path in legacy else r for r in archived]
     arrivals = arrivals or {}
     last = max([r.arrival or 0 for r in archived] + list(arrivals.values()) + [0])
     pending = []
@@ -225,7 +231,7 @@ def all_reports(inbox: Path, arrivals: dict[str, int] | None = None) -> list[Rep
             last += 1
             arrival = last
         pending.append(replace(report, arrival=arrival))
-    return sorted(archived + pending, key=lambda r: (r.arrival or 0, r.mtime, r.name))
+    return sorted(archived + pending, key=lambda r: (r.arrival, r.mtime, r.name))
 
 
 def report_rows(report: Report) -> pd.DataFrame:
@@ -244,23 +250,28 @@ def report_rows(report: Report) -> pd.DataFrame:
     return frame
 
 
-def report_span(report: Report) -> tuple[date, date]:
-    """The first and last day the report's rows belong to."""
-    days = report_rows(report)["_partition_date"]
+def span_of(rows: pd.DataFrame, report: Report) -> tuple[date, date]:
+    """The first and last day a report's rows (from `report_rows`) belong to."""
+    days = rows["_partition_date"]
     if days.empty:
         return report.day, report.day
     return days.min().date(), days.max().date()
 
 
-def rows_for_window(reports: list[Report], start: date, end: date) -> pd.DataFrame:
-    """The rows of every report that belong to days start..end, each incident from its latest delivery.
+def report_span(report: Report) -> tuple[date, date]:
+    """The first and last day the report's rows belong to."""
+    return span_of(report_rows(report), report)
+
+
+def rows_for_window(report_frames: list[pd.DataFrame], start: date, end: date) -> pd.DataFrame:
+    """Of the reports' rows (`report_rows` of each), those of days start..end, each incident from its
+    latest delivery.
 
     An incident is its incident number and incident date; all rows of the latest arrival that
     carries it are kept (one per patient). A row without an incident number is its own content:
     identical rows delivered twice count once.
     """
-    frames = [report_rows(r) for r in reports]
-    frames = [f[(f["_partition_date"].dt.date >= start) & (f["_partition_date"].dt.date <= end)] for f in frames]
+    frames = [f[(f["_partition_date"].dt.date >= start) & (f["_partition_date"].dt.date <= end)] for f in report_frames]
     frames = [f for f in frames if len(f)]
     if not frames:
         return pd.DataFrame(
