@@ -6,10 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from orchestration.demo.call_mix import DESCRIPTION_MIX, OVERDOSE_VARIANTS, TOP_TEN, TRUTH, variants
 from orchestration.demo.calls import generate_calls
 from orchestration.demo.naloxone import cluster_for_day, generate_naloxone
+from orchestration.demo.neighborhoods import FEED_SPELLINGS, NEIGHBORHOODS
 from orchestration.demo.reference import CSAS, neighborhood_frame
 from orchestration.raw_tables import CALL_COLUMNS, NALOXONE_COLUMNS
+from tests.conftest import shared_file
 
 
 def test_a_day_regenerates_identically_alone_or_inside_a_range():
@@ -67,8 +70,61 @@ def test_calls_carry_realistic_gaps_and_messy_descriptions():
     calls = generate_calls(date(2024, 6, 1), date(2024, 6, 14), seed=1)
     assert 0.01 < calls["Neighborhood"].isna().mean() < 0.04
     assert 0.005 < calls["latitude"].isna().mean() < 0.03
-    descriptions = set(calls["description"])
-    assert {"911/NO  VOICE", "NARCOTICSOutside", "narcotics inside", "LARCENY F/AUTO"} <= descriptions
+    descriptions = calls["description"].value_counts(normalize=True)
+    # the top ten at their public shares of 2,799,916 calls (2015-2018), within sampling error
+    for spelling, n in TOP_TEN:
+        assert descriptions[spelling] == pytest.approx(n / 2_799_916, rel=0.08), spelling
+    assert descriptions[[s for s, _ in TOP_TEN]].sum() == pytest.approx(0.52, abs=0.01)
+    # a long tail of real descriptions and the feed's manglings of them
+    assert len(descriptions) >= 300
+    assert {"HANDGUN VIOLATIO", "ASSAULT BY THREA", "Larceny F/Auto", "LARCENCY", "BUSINESS  CHECK"} <= set(
+        descriptions.index
+    )
+
+
+def test_the_description_mix_has_over_300_spellings_each_with_its_meaning():
+    assert len(DESCRIPTION_MIX) >= 300
+    assert sum(w for _, w in DESCRIPTION_MIX) == pytest.approx(1.0)
+    assert set(TRUTH) == {s for s, _ in DESCRIPTION_MIX} | {s for s, _ in OVERDOSE_VARIANTS}
+    spellings = {s for s, _ in DESCRIPTION_MIX}
+    assert {"*PROTECTIVE ORDE", "SERVE PEACE ORDE", "BY THEAT", "ESCOURT", "ECORT", "**ESCORT**"} <= spellings
+    assert {"ProstitutionComp", "ATTMPT BURGLARY", "Aggrav Assault"} <= spellings
+    # every mangling stays within the old CAD field when the canonical text fits it
+    assert all(len(v) <= 16 for v in variants("PROTECTIVE ORDER") if v.isupper() and " " in v and "  " not in v)
+
+
+def test_demo_feed_spells_neighborhoods_as_the_real_feed_does():
+    calls = generate_calls(date(2024, 6, 1), date(2024, 6, 14), seed=1)
+    names = set(calls["Neighborhood"].dropna())
+    feed_names = set(neighborhood_frame()["feed_name"])
+    assert len(names & feed_names) > 250  # nearly all 278 neighborhoods within two weeks
+    assert {"Butcher's Hill", "Carroll - Camden Industrial Area", "University Of Maryland"} <= names
+    other = names - feed_names
+    assert other and all(n.isupper() or any(n in v for v in FEED_SPELLINGS.values()) for n in other)
+
+
+@pytest.mark.parametrize("crosswalk", ["mapbaltimore_xwalk_csa2nsa.csv"])
+def test_demo_neighborhoods_are_the_crosswalks_with_points_inside_their_polygons(crosswalk):
+    """The facts written into demo/neighborhoods.py, checked against the public files."""
+    import json
+
+    import shapely
+    from shapely.geometry import shape
+
+    xwalk = pd.read_csv(shared_file("data", "geography", crosswalk))
+    assert {(n.feed_name, n.csa) for n in NEIGHBORHOODS} == set(zip(xwalk["neighborhood"], xwalk["csa"], strict=True))
+    features = json.loads(shared_file("data", "geography", "mapbaltimore_neighborhoods_2020_wgs84.geojson").read_text())
+    polygons = {f["properties"]["name"]: shapely.make_valid(shape(f["geometry"])) for f in features["features"]}
+    alternates = {f["properties"]["name"]: f["properties"]["name_alt"] for f in features["features"]}
+    inside = 0
+    for n in NEIGHBORHOODS:
+        name = n.boundary_name or n.feed_name
+        if name in polygons:
+            assert alternates[name] == n.name_alt, name
+            # 4-decimal rounding moves a point by at most about 7 m
+            assert polygons[name].distance(shapely.Point(n.longitude, n.latitude)) < 1e-4, name
+            inside += 1
+    assert inside == 274  # the four 2010 areas without a 2020 polygon are placed within their CSA
 
 
 def test_naloxone_rows_follow_the_daily_report_layout():

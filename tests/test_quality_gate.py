@@ -81,7 +81,7 @@ def test_raw_checks_count_exactly_the_injected_faults(loaded):
     nulls = raw_checks.check_key_null_rates(conn, spec, rows)
     assert not nulls.passed
     assert nulls.metadata["failing_columns"].value == {
-        '"recordId"': {"null_rows": 41, "null_rate": round(41 / n, 6), "threshold": 0.001}
+        '"recordId"': {"null_rows": 41, "null_rate": round(41 / n, 6), "threshold": 0.001, "chance_at_threshold": 0.0}
     }
     dupes = raw_checks.check_duplicate_keys(conn, spec, DAY, DAY)
     assert not dupes.passed and dupes.severity == dg.AssetCheckSeverity.WARN
@@ -408,3 +408,68 @@ def test_ems_duplicates_are_incidents_reported_on_two_days(tmp_path):
     assert frames[0].loc[5, "Incident Number"] not in example
     assert "real:6" in example and f"real:{len(frames[0]) + 1}" in example
     assert "2024-03-01" in example and "2024-03-02" in example
+
+
+def test_the_binomial_tail_matches_direct_sums():
+    from math import comb
+
+    def direct(k, n, p):
+        return sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
+
+    assert raw_checks.binomial_upper_tail(1, 9, 0.1) == pytest.approx(1 - 0.9**9)
+    for k, n, p in [(5, 9, 0.1), (3, 40, 0.01), (12, 200, 0.02), (0, 10, 0.5), (11, 10, 0.5)]:
+        assert raw_checks.binomial_upper_tail(k, n, p) == pytest.approx(direct(k, n, p), rel=1e-9, abs=1e-300)
+
+
+@pytest.mark.parametrize(("missing", "passes"), [(0, True), (1, True), (2, True), (5, False), (9, False)])
+def test_a_small_ems_day_is_judged_by_how_unlikely_its_missing_points_are(missing, passes):
+    """One missing point among a day's nine patients is 11% (over the 10% limit) and common by
+    chance; five of nine (P = 0.0009 at the limit) is a broken export."""
+    from orchestration.checks.raw_checks import NALOXONE_SPEC, check_key_null_rates
+    from orchestration.demo.naloxone import generate_naloxone
+
+    report = generate_naloxone(date(2024, 3, 12), date(2024, 3, 12), seed=1, inject_clusters=False)
+    report = pd.concat([report] * 3).head(9).reset_index(drop=True)
+    report["Incident Location Latitude"] = ["39.29"] * 9
+    report.loc[: missing - 1, "Incident Location Latitude"] = ""
+    with duckdb.connect() as conn:
+        conn.register("staged", report)
+        result = check_key_null_rates(conn, NALOXONE_SPEC, "staged")
+    assert result.passed is passes
+
+
+@pytest.mark.parametrize(
+    ("unreadable_share", "published", "failed_checks"),
+    [
+        # a few percent of new spellings: warnings to review, the marts are still published
+        (0.04, True, {"assert_call_type_coverage_target"}),
+        # a fifth of all calls unreadable (a renamed or emptied field): under the floor, nothing published
+        (0.20, False, {"assert_call_type_coverage_floor", "assert_call_type_coverage_target"}),
+    ],
+)
+def test_only_the_coverage_floor_blocks_publication(
+    warehouse_copy, session_instance, unreadable_share, published, failed_checks
+):
+    from orchestration.run_all import run_range
+
+    serving = settings.serving_path()
+    before = _publication(serving)
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        n = conn.execute("select count(*) from raw.calls_for_service").fetchone()[0]
+        # codes no rule knows, on a spread of calls of every day but DAY (which the run reloads)
+        conn.execute(
+            """update raw.calls_for_service set description = 'ZX' || (recordId % 37)
+            where hash(recordId) % 10000 < ? and _partition_date <> ?""",
+            [int(unreadable_share * 10000 * n / (n - 3500)), DAY],
+        )
+    result = run_range(DAY, DAY, instance=session_instance)
+    failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
+    # besides the demo's usual warnings (its spike; its rare spellings first seen in the last week)
+    usual = {
+        "no_active_overdose_spike",
+        "row_count_near_weekday_median",
+        "assert_no_new_unclassified_call_descriptions",
+    }
+    assert failed - usual == failed_checks
+    assert (_publication(serving) != before) is published
+    assert result.success is published

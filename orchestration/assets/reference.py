@@ -165,7 +165,6 @@ def raw_neighborhoods(config: SourceConfig, duckdb: DuckDBResource) -> dg.Materi
         from orchestration.demo.reference import neighborhood_frame
 
         frame = neighborhood_frame()
-        frame["name_alt"] = None  # the demo's names are the only spelling its feed uses
     else:
         csa_xwalk = pd.read_csv(io.BytesIO(read_bytes(settings.file_location("NEIGHBORHOOD_CSA_CROSSWALK"))))
         zip_xwalk = pd.read_csv(io.BytesIO(read_bytes(settings.file_location("ZIP_CSA_CROSSWALK"))))

@@ -9,6 +9,7 @@ failing count, examples and the threshold. Examples name rows by `spec.example_c
 EMS feed that is (source file, row number) only, so no patient value reaches run history.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -180,7 +181,35 @@ def check_coordinates_in_city(conn, spec: RawCheckSpec, rows: str) -> dg.AssetCh
     )
 
 
+# a null rate above its limit fails only when chance would rarely give that many empty values
+NULL_RATE_SIGNIFICANCE = 0.001
+
+
+def binomial_upper_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p): how likely `k` or more empty values are among `n` rows
+    when each is empty with probability `p`. Summed from k upward until the terms vanish."""
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    if p <= 0.0:
+        return 0.0
+    if k <= n * p:  # at or below the mean: not improbable
+        return 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    total = 0.0
+    for i in range(k, n + 1):
+        term = math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q)
+        total += term
+        if term < 1e-15 * total:
+            break
+    return min(1.0, total)
+
+
 def check_key_null_rates(conn, spec: RawCheckSpec, rows: str) -> dg.AssetCheckResult:
+    """Each key column's share of empty values against its limit. A small load is judged by how
+    improbable its count is under the limit, so one missing point among a day's nine EMS rows
+    (11%) is not a broken feed, while five of nine is."""
     columns = list(spec.null_thresholds)
     total, *nulls = conn.execute(
         "select count(*)" + "".join(f", count(*) filter (where {c} is null)" for c in columns) + f" from {rows}"
@@ -189,8 +218,14 @@ def check_key_null_rates(conn, spec: RawCheckSpec, rows: str) -> dg.AssetCheckRe
     for column, null_rows in zip(columns, nulls, strict=True):
         limit = spec.null_thresholds[column]
         rate = null_rows / total if total else 0.0
-        rates[column] = {"null_rows": null_rows, "null_rate": round(rate, 6), "threshold": limit}
-        if rate > limit:
+        chance = binomial_upper_tail(null_rows, total, limit)
+        rates[column] = {
+            "null_rows": null_rows,
+            "null_rate": round(rate, 6),
+            "threshold": limit,
+            "chance_at_threshold": round(chance, 6),
+        }
+        if rate > limit and chance < NULL_RATE_SIGNIFICANCE:
             failing[column] = rates[column]
     return _result(
         "key_null_rates_under_thresholds",

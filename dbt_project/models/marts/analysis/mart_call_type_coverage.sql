@@ -1,5 +1,5 @@
--- How many calls each normalized description accounts for and whether the mapping seed
--- classifies it: the Unclassified rows are the seed's to-do list.
+-- How many calls each call type (description key) accounts for, whether a rule classifies it and
+-- which: the coverage of the classifier by calls and by spelling, and the rule behind each figure.
 with calls as (
     select * from {{ ref('fct_calls_for_service') }}
 ),
@@ -16,10 +16,13 @@ counts as (
 
 select
     ct.call_type_key,
-    ct.description_normalized,
+    ct.description_key,
     ct.example_raw_description,
+    ct.raw_spellings,
     ct.call_category,
-    ct.is_mapped,
+    ct.call_subcategory,
+    ct.is_classified,
+    ct.rule_id,
     coalesce(counts.call_count, 0) as call_count,
     coalesce(counts.call_count, 0) / sum(coalesce(counts.call_count, 0)) over () as share_of_calls
 from call_types as ct

@@ -1,32 +1,31 @@
--- Every normalized call description seen in the data, mapped through the call_type_mapping
--- seed. Descriptions the seed does not list get category 'Unclassified' (counted in
--- mart_call_type_coverage); calls with no description use the Unknown member ('-1').
-with calls as (
-    select * from {{ ref('int_calls_for_service__validated') }}
+-- One row per description key (the feed's spellings after normalization; see
+-- macros/call_descriptions.sql), classified by the first matching rule of the call_type_rules
+-- seed; keys no rule matches are 'Unclassified'. Key '-1' is the Unknown member for calls without
+-- a usable description.
+with spellings as (
+    select * from {{ ref('int_call_descriptions__classified') }}
 ),
 
-mapping as (
-    select * from {{ ref('call_type_mapping') }}
-),
-
-descriptions as (
-    select description_normalized, min(description_raw) as example_raw_description
-    from calls
-    where description_normalized is not null
-    group by description_normalized
+keys as (
+    select
+        call_type_key,
+        description_key,
+        min(description_raw) as example_raw_description,
+        count(*) as raw_spellings,
+        any_value(call_category) as call_category,
+        any_value(call_subcategory) as call_subcategory,
+        any_value(is_overdose) as is_overdose,
+        any_value(is_classified) as is_classified,
+        any_value(rule_id) as rule_id,
+        any_value(rule_match_type) as rule_match_type,
+        any_value(rule_pattern) as rule_pattern
+    from spellings
+    where description_key is not null
+    group by call_type_key, description_key
 )
 
-select
-    {{ surrogate_key(['d.description_normalized']) }} as call_type_key,
-    d.description_normalized,
-    d.example_raw_description,
-    coalesce(m.category, 'Unclassified') as call_category,
-    coalesce(m.subcategory, 'Unclassified') as call_subcategory,
-    coalesce(m.is_overdose, false) as is_overdose,
-    m.description_normalized is not null as is_mapped
-from descriptions as d
-left join mapping as m on d.description_normalized = m.description_normalized
+select * from keys
 
 union all
 
-select {{ unknown_key() }}, null, null, 'Unknown', 'Unknown', false, false
+select {{ unknown_key() }}, null, null, 0, 'Unknown', 'Unknown', false, false, null, null, null

@@ -5,7 +5,7 @@ with calls as (
 ),
 
 call_types as (
-    select * from {{ ref('dim_call_type') }}
+    select * from {{ ref('int_call_descriptions__classified') }}
 ),
 
 geography as (
@@ -34,7 +34,7 @@ select
     1 as call_count
 from calls
 left join call_types as ct
-    on calls.description_normalized = ct.description_normalized
+    on calls.description_raw = ct.description_raw
 left join geography as geo
     on calls.neighborhood_resolved = geo.neighborhood_normalized
     and not geo.is_unknown

@@ -13,7 +13,6 @@ select
     {{ clean_text('priority') }} as priority,
     {{ normalized_text('district') }} as district_code,
     {{ clean_text('description') }} as description_raw,
-    {{ normalized_text('description') }} as description_normalized,
     {{ clean_text('incidentLocation') }} as incident_location,
     {{ clean_text('Neighborhood') }} as neighborhood,
     {{ clean_text('PoliceDistrict') }} as police_district,

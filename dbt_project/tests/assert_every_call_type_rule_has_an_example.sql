@@ -1,0 +1,25 @@
+-- Every rule of call_type_rules must be the rule that classifies at least one example of
+-- call_type_rule_examples: a rule without one is untested, or shadowed by an earlier rule and dead.
+with examples as (
+    select description as description_raw from {{ ref('call_type_rule_examples') }}
+),
+
+keyed as (
+    {{ call_description_keys('examples') }}
+),
+
+keys as (
+    select distinct description_key from keyed
+),
+
+classified as (
+    {{ classify_call_description_keys('keys') }}
+),
+
+rules as (
+    select * from {{ ref('call_type_rules') }}
+)
+
+select rules.rule_id, rules.match_type, rules.pattern
+from rules
+where rules.rule_id not in (select rule_id from classified where rule_id is not null)
