@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from pytest_httpserver import HTTPServer
 
 TEST_START = date(2024, 2, 17)  # 30 days: the surveillance study period
 TEST_END = date(2024, 3, 17)
@@ -76,3 +77,13 @@ def shared_file(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not available (../shared is absent)")
     return path
+
+
+@pytest.fixture
+def arcgis_server():
+    """A threaded local server: concurrent page requests are served concurrently, as ArcGIS does."""
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()

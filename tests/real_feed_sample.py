@@ -2,7 +2,8 @@
 
 Written apart from the classifier's seeds and from the demo's call mix. Sources:
 
-- the ten commonest descriptions over 2,799,916 calls of 2015-2018, with their public counts;
+- the ten commonest descriptions over 2,799,916 calls of 2015-2018, with their public counts
+  (declared once, in the demo's call mix);
 - the next five of a public sample of the feed (911/NO  VOICE 3,940; INVESTIGATE 521;
   LARCENCY 437; BURGLARY 414; HIT AND RUN 373; DESTRUCT PROPTY 316), scaled to the full count by
   the ratio of 911/NO  VOICE's counts (457,475 / 3,940);
@@ -16,19 +17,9 @@ Written apart from the classifier's seeds and from the demo's call mix. Sources:
 
 from __future__ import annotations
 
-TOP_TEN: tuple[tuple[str, int], ...] = (
-    ("911/NO  VOICE", 457_475),
-    ("DISORDERLY", 238_913),
-    ("Traffic Stop", 167_911),
-    ("COMMON ASSAULT", 119_659),
-    ("AUTO ACCIDENT", 109_821),
-    ("NARCOTICSOutside", 95_939),
-    ("SILENT ALARM", 78_706),
-    ("FAMILY DISTURB", 68_354),
-    ("Repairs/Service", 67_050),
-    ("OTHER", 61_879),
-)
-TOTAL_CALLS = 2_799_916
+from orchestration.demo.call_mix import ALL_CALLS_2015_2018, TOP_TEN
+
+TOTAL_CALLS = ALL_CALLS_2015_2018
 _SCALE = 457_475 / 3_940
 NEXT_FIVE: tuple[tuple[str, int], ...] = tuple(
     (s, round(n * _SCALE))

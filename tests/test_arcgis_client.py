@@ -16,16 +16,6 @@ DAY = date(2024, 3, 10)  # the spring DST day: 23 local hours
 LAYER = "911_Calls_For_Services_2024/FeatureServer/0"
 
 
-@pytest.fixture
-def httpserver():
-    """A threaded local server: concurrent page requests are served concurrently, as ArcGIS does."""
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
 @pytest.fixture(scope="module")
 def served_calls() -> pd.DataFrame:
     # two days, so the where clause must select one local day out of them
@@ -63,16 +53,16 @@ def _assert_same_rows(loaded: pd.DataFrame, expected: pd.DataFrame) -> None:
     pd.testing.assert_series_equal(loaded["latitude"], expected["latitude"], check_names=False)
 
 
-def test_pages_concurrently_and_loads_exactly_the_served_day(httpserver, served_calls):
+def test_pages_concurrently_and_loads_exactly_the_served_day(arcgis_server, served_calls):
     fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls), max_record_count=500)})
-    loaded = _client(httpserver, fake).fetch(DAY, DAY)
+    loaded = _client(arcgis_server, fake).fetch(DAY, DAY)
     expected = _expected(served_calls, DAY)
     _assert_same_rows(loaded, expected)
     pages = [r for r in fake.requests if r.startswith("page")]
     assert len(pages) == -(-len(expected) // 500)  # ceil: one request per page, no more
 
 
-def test_retries_every_transient_fault_and_still_loads_exactly(httpserver, served_calls):
+def test_retries_every_transient_fault_and_still_loads_exactly(arcgis_server, served_calls):
     faults = [
         Fault("429", on="count", retry_after="2"),
         Fault("500", on="metadata"),
@@ -86,46 +76,46 @@ def test_retries_every_transient_fault_and_still_loads_exactly(httpserver, serve
         {LAYER: Layer(calls_to_features(served_calls), max_record_count=400)}, faults=faults, read_delay=1.0
     )
     sleeps = Sleeps()
-    loaded = _client(httpserver, fake, sleeps=sleeps, attempts=4, read_timeout=0.4).fetch(DAY, DAY)
+    loaded = _client(arcgis_server, fake, sleeps=sleeps, attempts=4, read_timeout=0.4).fetch(DAY, DAY)
     _assert_same_rows(loaded, _expected(served_calls, DAY))
     assert fake.faults == []  # every fault was served
     assert 2.0 in sleeps  # Retry-After honored
     assert len(sleeps) == 6  # one wait per retried fault (the duplicate page needs none)
 
 
-def test_a_schema_variant_layer_with_lowercase_fields_and_string_dates(httpserver, served_calls):
+def test_a_schema_variant_layer_with_lowercase_fields_and_string_dates(arcgis_server, served_calls):
     layer = Layer(calls_to_features(served_calls, lowercase=True, string_dates=True), date_field="calldatetime")
     fake = FakeArcGIS({LAYER: layer})
-    loaded = _client(httpserver, fake).fetch(DAY, DAY)
+    loaded = _client(arcgis_server, fake).fetch(DAY, DAY)
     _assert_same_rows(loaded, _expected(served_calls, DAY))
 
 
-def test_an_empty_partition_loads_nothing_without_error(httpserver, served_calls):
+def test_an_empty_partition_loads_nothing_without_error(arcgis_server, served_calls):
     fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls))})
-    loaded = _client(httpserver, fake).fetch(date(2024, 6, 1), date(2024, 6, 1))
+    loaded = _client(arcgis_server, fake).fetch(date(2024, 6, 1), date(2024, 6, 1))
     assert len(loaded) == 0
     assert not [r for r in fake.requests if r.startswith("page")]
 
 
-def test_a_missing_record_fails_the_count_check(httpserver, served_calls):
+def test_a_missing_record_fails_the_count_check(arcgis_server, served_calls):
     fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls), max_record_count=500)}, faults=[Fault("drop")])
     with pytest.raises(SourceError, match="counts .* but paging returned"):
-        _client(httpserver, fake).fetch(DAY, DAY)
+        _client(arcgis_server, fake).fetch(DAY, DAY)
 
 
-def test_a_server_that_always_says_more_stops_with_a_clear_error(httpserver, served_calls):
+def test_a_server_that_always_says_more_stops_with_a_clear_error(arcgis_server, served_calls):
     """exceededTransferLimit on an empty page (a server in a loop) ends the load, it does not spin."""
     fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls), max_record_count=1000)}, always_more=True)
     with pytest.raises(ArcGISResponseError, match="exceededTransferLimit.*empty page"):
-        _client(httpserver, fake).fetch(DAY, DAY)
+        _client(arcgis_server, fake).fetch(DAY, DAY)
     pages = [r for r in fake.requests if r.startswith("page")]
     day_calls = len(_expected(served_calls, DAY))
     assert len(pages) == -(-day_calls // 1000) + 1  # the day's pages, then one empty "more", then stop
 
 
-def test_a_server_that_says_more_past_the_page_cap_stops(httpserver, served_calls):
+def test_a_server_that_says_more_past_the_page_cap_stops(arcgis_server, served_calls):
     fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls), max_record_count=1000)}, always_more=True)
-    client = _client(httpserver, fake)
+    client = _client(arcgis_server, fake)
     client.max_pages = 2  # the day's ~3,400 calls need 4 pages
     with pytest.raises(ArcGISResponseError, match="more than the cap of 2"):
         client.fetch(DAY, DAY)
@@ -140,11 +130,11 @@ def test_a_server_that_says_more_past_the_page_cap_stops(httpserver, served_call
         (Fault("bad_max", on="metadata"), r"maxRecordCount is not a number: 'lots'"),
     ],
 )
-def test_a_malformed_answer_raises_the_clients_error_naming_the_url(httpserver, served_calls, fault, message):
+def test_a_malformed_answer_raises_the_clients_error_naming_the_url(arcgis_server, served_calls, fault, message):
     fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls))}, faults=[fault])
     with pytest.raises(ArcGISResponseError, match=message) as raised:
-        _client(httpserver, fake).fetch(DAY, DAY)
-    assert httpserver.url_for("/rest/services/") + LAYER in str(raised.value)
+        _client(arcgis_server, fake).fetch(DAY, DAY)
+    assert arcgis_server.url_for("/rest/services/") + LAYER in str(raised.value)
 
 
 DIRECTORY = [
@@ -157,9 +147,9 @@ DIRECTORY = [
 ]
 
 
-def test_yearly_layers_come_from_the_services_directory(httpserver, served_calls):
+def test_yearly_layers_come_from_the_services_directory(arcgis_server, served_calls):
     fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls))}, directory=DIRECTORY)
-    client = _client(httpserver, fake)
+    client = _client(arcgis_server, fake)
     discovered = client.discover_layers()
     assert discovered[2015] == "911_2013_2022/FeatureServer/2"
     assert discovered[2023] == "911_CallsForService_2023/FeatureServer/0"
@@ -173,27 +163,27 @@ def test_yearly_layers_come_from_the_services_directory(httpserver, served_calls
     assert LayerRegistry().layer_for_year(2027) == LAYER  # no directory: the built-in table
 
 
-def test_an_unreadable_services_directory_is_the_clients_error(httpserver, served_calls):
+def test_an_unreadable_services_directory_is_the_clients_error(arcgis_server, served_calls):
     fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls))}, directory=None)
     with pytest.raises(SourceError, match="ArcGIS error 400"):
-        _client(httpserver, fake).discover_layers()
+        _client(arcgis_server, fake).discover_layers()
 
 
-def test_the_retry_budget_ends_in_a_clear_error(httpserver, served_calls):
+def test_the_retry_budget_ends_in_a_clear_error(arcgis_server, served_calls):
     fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls))}, faults=[Fault("500", on="any")] * 10)
     sleeps = Sleeps()
     with pytest.raises(SourceError, match=r"failed after 3 attempts: HTTP 500"):
-        _client(httpserver, fake, sleeps=sleeps, attempts=3).fetch(DAY, DAY)
+        _client(arcgis_server, fake, sleeps=sleeps, attempts=3).fetch(DAY, DAY)
     # exponential backoff from 0.01 s with +-50% jitter: 0.005-0.015 s, then 0.01-0.03 s
     assert len(sleeps) == 2
     assert 0.005 <= sleeps[0] <= 0.015 and 0.01 <= sleeps[1] <= 0.03
 
 
-def test_a_non_retryable_arcgis_error_fails_at_once(httpserver, served_calls):
+def test_a_non_retryable_arcgis_error_fails_at_once(arcgis_server, served_calls):
     fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls))}, faults=[Fault("error400", on="metadata")])
     sleeps = Sleeps()
     with pytest.raises(SourceError, match="ArcGIS error 400"):
-        _client(httpserver, fake, sleeps=sleeps).fetch(DAY, DAY)
+        _client(arcgis_server, fake, sleeps=sleeps).fetch(DAY, DAY)
     assert sleeps == []
 
 
@@ -211,9 +201,9 @@ def test_the_registry_routes_years_to_their_layers_and_accepts_overrides():
         registry.layer_for_year(2012)
 
 
-def test_where_clause_spans_the_local_day_in_utc(httpserver, served_calls):
+def test_where_clause_spans_the_local_day_in_utc(arcgis_server, served_calls):
     fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls))})
-    client = _client(httpserver, fake)
+    client = _client(arcgis_server, fake)
     where = client._where({"fields": [{"name": "callDateTime"}]}, DAY, DAY)
     assert where == (
         "callDateTime >= TIMESTAMP '2024-03-10 05:00:00' AND callDateTime < TIMESTAMP '2024-03-11 04:00:00'"
@@ -221,7 +211,7 @@ def test_where_clause_spans_the_local_day_in_utc(httpserver, served_calls):
 
 
 def test_the_calls_asset_loads_a_real_partition_and_a_failed_reload_keeps_it(
-    httpserver, served_calls, tmp_path, monkeypatch
+    arcgis_server, served_calls, tmp_path, monkeypatch
 ):
     import re
 
@@ -231,8 +221,8 @@ def test_the_calls_asset_loads_a_real_partition_and_a_failed_reload_keeps_it(
     from orchestration.assets.raw import landing_calls_for_service, raw_calls_for_service
 
     fake = FakeArcGIS({LAYER: Layer(calls_to_features(served_calls), max_record_count=700)})
-    httpserver.expect_request(re.compile(".*")).respond_with_handler(fake)
-    monkeypatch.setenv("OPEN_BALTIMORE_ARCGIS_URL", httpserver.url_for("/rest/services/"))
+    arcgis_server.expect_request(re.compile(".*")).respond_with_handler(fake)
+    monkeypatch.setenv("OPEN_BALTIMORE_ARCGIS_URL", arcgis_server.url_for("/rest/services/"))
     db = tmp_path / "calls.duckdb"
 
     def materialize():
@@ -265,7 +255,7 @@ def test_the_calls_asset_loads_a_real_partition_and_a_failed_reload_keeps_it(
     assert loaded_ids() == expected
 
 
-def test_the_calls_asset_reads_the_layer_the_directory_lists(httpserver, served_calls, tmp_path, monkeypatch):
+def test_the_calls_asset_reads_the_layer_the_directory_lists(arcgis_server, served_calls, tmp_path, monkeypatch):
     """2024's calls live in a renamed service the built-in table does not know: the directory finds it,
     and the failure message of an empty answer names the layer it asked."""
     import re
@@ -277,8 +267,8 @@ def test_the_calls_asset_reads_the_layer_the_directory_lists(httpserver, served_
     renamed = "911_Calls_For_Service_2024/FeatureServer/0"
     directory = [{"name": "911_Calls_For_Service_2024", "type": "FeatureServer"}]
     fake = FakeArcGIS({renamed: Layer(calls_to_features(served_calls))}, directory=directory)
-    httpserver.expect_request(re.compile(".*")).respond_with_handler(fake)
-    monkeypatch.setenv("OPEN_BALTIMORE_ARCGIS_URL", httpserver.url_for("/rest/services/"))
+    arcgis_server.expect_request(re.compile(".*")).respond_with_handler(fake)
+    monkeypatch.setenv("OPEN_BALTIMORE_ARCGIS_URL", arcgis_server.url_for("/rest/services/"))
 
     def materialize(db):
         return dg.materialize(
@@ -300,7 +290,7 @@ def test_the_calls_asset_reads_the_layer_the_directory_lists(httpserver, served_
     assert LAYER in error.message + (error.cause.message if error.cause else "")
 
 
-def test_a_file_download_shares_the_retry_budget(httpserver):
+def test_a_file_download_shares_the_retry_budget(arcgis_server):
     from orchestration.sources.files import read_bytes
 
     calls = {"n": 0}
@@ -311,6 +301,6 @@ def test_a_file_download_shares_the_retry_budget(httpserver):
         calls["n"] += 1
         return Response("busy", status=503, headers={"Retry-After": "0"}) if calls["n"] == 1 else Response("a,b\n1,2\n")
 
-    httpserver.expect_request("/nhp.csv").respond_with_handler(flaky)
-    assert read_bytes(httpserver.url_for("/nhp.csv")) == b"a,b\n1,2\n"
+    arcgis_server.expect_request("/nhp.csv").respond_with_handler(flaky)
+    assert read_bytes(arcgis_server.url_for("/nhp.csv")) == b"a,b\n1,2\n"
     assert calls["n"] == 2

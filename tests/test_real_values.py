@@ -15,8 +15,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from pytest_httpserver import HTTPServer
 
+from orchestration.demo.call_mix import TOP_TEN_CATEGORY
 from orchestration.demo.neighborhoods import NEIGHBORHOODS
 from orchestration.raw_tables import CALL_COLUMNS
 from orchestration.sources.geography import POLICE_DISTRICTS
@@ -29,19 +29,6 @@ pytestmark = pytest.mark.slow
 START, END = date(2024, 3, 15), date(2024, 3, 17)
 CALLS = 9_000
 LAYER = "911_Calls_For_Services_2024/FeatureServer/0"
-# what a reader files each top-ten description under (written for this test)
-TOP_TEN_CATEGORY = {
-    "911/NO  VOICE": "administrative",
-    "DISORDERLY": "disorder",
-    "Traffic Stop": "traffic",
-    "COMMON ASSAULT": "violent",
-    "AUTO ACCIDENT": "traffic",
-    "NARCOTICSOutside": "drugs",
-    "SILENT ALARM": "alarm",
-    "FAMILY DISTURB": "domestic",
-    "Repairs/Service": "administrative",
-    "OTHER": "other",
-}
 
 
 def _allocate(counts: dict[str, int], n: int) -> list[str]:
@@ -100,24 +87,17 @@ def _feed(crosswalk: pd.DataFrame) -> pd.DataFrame:
     return frame[list(CALL_COLUMNS)]
 
 
-@pytest.fixture
-def httpserver():
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
-def test_real_spellings_and_neighborhood_names_are_classified_placed_and_published(httpserver, tmp_path, monkeypatch):
+def test_real_spellings_and_neighborhood_names_are_classified_placed_and_published(
+    arcgis_server, tmp_path, monkeypatch
+):
     from orchestration.run_all import run_range
 
     crosswalk = pd.read_csv(shared_file("data", "geography", "mapbaltimore_xwalk_csa2nsa.csv"))
     shared_file("data", "geography", "mapbaltimore_neighborhoods_2020_wgs84.geojson")
     feed = _feed(crosswalk)
     fake = FakeArcGIS({LAYER: Layer(calls_to_features(feed), max_record_count=1000)})
-    httpserver.expect_request(re.compile(".*")).respond_with_handler(fake)
-    monkeypatch.setenv("OPEN_BALTIMORE_ARCGIS_URL", httpserver.url_for("/rest/services/"))
+    arcgis_server.expect_request(re.compile(".*")).respond_with_handler(fake)
+    monkeypatch.setenv("OPEN_BALTIMORE_ARCGIS_URL", arcgis_server.url_for("/rest/services/"))
     monkeypatch.setenv("CALLS_SOURCE", "real")
     monkeypatch.setenv("HEALTH_SOURCE", "real")  # the real boundaries and crosswalks of ../shared
     monkeypatch.setenv("EMS_SOURCE", "demo")

@@ -93,3 +93,23 @@
     )
     where rule_rank = 1
 {%- endmacro %}
+
+{#- select description_raw, description_key and the first matching rule's fields (NULL when none
+    matches) for each row of `inputs` (a relation or CTE with a column `description_raw`). -#}
+{% macro classify_call_descriptions(inputs) -%}
+    with keyed as (
+        {{ call_description_keys(inputs) }}
+    ),
+
+    keys as (
+        select distinct description_key from keyed where description_key is not null
+    ),
+
+    classified as (
+        {{ classify_call_description_keys('keys') }}
+    )
+
+    select keyed.description_raw, keyed.description_key, classified.* exclude (description_key)
+    from keyed
+    left join classified using (description_key)
+{%- endmacro %}

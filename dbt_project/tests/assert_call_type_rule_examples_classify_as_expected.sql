@@ -5,28 +5,19 @@ with examples as (
     select description as description_raw, category, subcategory from {{ ref('call_type_rule_examples') }}
 ),
 
-keyed as (
-    {{ call_description_keys('examples') }}
-),
-
-keys as (
-    select distinct description_key from keyed
-),
-
 classified as (
-    {{ classify_call_description_keys('keys') }}
+    {{ classify_call_descriptions('examples') }}
 )
 
 select
     examples.description_raw,
-    keyed.description_key,
+    classified.description_key,
     examples.category as expected_category,
     examples.subcategory as expected_subcategory,
     classified.category,
     classified.subcategory,
     classified.rule_id
 from examples
-join keyed using (description_raw)
-left join classified using (description_key)
+join classified using (description_raw)
 where classified.category is distinct from examples.category
    or classified.subcategory is distinct from examples.subcategory

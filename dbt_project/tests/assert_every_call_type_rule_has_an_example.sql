@@ -4,16 +4,8 @@ with examples as (
     select description as description_raw from {{ ref('call_type_rule_examples') }}
 ),
 
-keyed as (
-    {{ call_description_keys('examples') }}
-),
-
-keys as (
-    select distinct description_key from keyed
-),
-
 classified as (
-    {{ classify_call_description_keys('keys') }}
+    {{ classify_call_descriptions('examples') }}
 ),
 
 rules as (

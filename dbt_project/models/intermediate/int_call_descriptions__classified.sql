@@ -10,31 +10,22 @@ spellings as (
     select distinct description_raw from calls where description_raw is not null
 ),
 
-keyed as (
-    {{ call_description_keys('spellings') }}
-),
-
-keys as (
-    select distinct description_key from keyed where description_key is not null
-),
-
 classified as (
-    {{ classify_call_description_keys('keys') }}
+    {{ classify_call_descriptions('spellings') }}
 )
 
 select
-    keyed.description_raw,
-    keyed.description_key,
-    case when keyed.description_key is null then {{ unknown_key() }}
-        else {{ surrogate_key(['keyed.description_key']) }} end as call_type_key,
-    classified.rule_id,
-    classified.match_type as rule_match_type,
-    classified.pattern as rule_pattern,
-    coalesce(classified.category, case when keyed.description_key is null then 'Unknown' else 'Unclassified' end)
+    description_raw,
+    description_key,
+    case when description_key is null then {{ unknown_key() }}
+        else {{ surrogate_key(['description_key']) }} end as call_type_key,
+    rule_id,
+    match_type as rule_match_type,
+    pattern as rule_pattern,
+    coalesce(category, case when description_key is null then 'Unknown' else 'Unclassified' end)
         as call_category,
-    coalesce(classified.subcategory, case when keyed.description_key is null then 'Unknown' else 'Unclassified' end)
+    coalesce(subcategory, case when description_key is null then 'Unknown' else 'Unclassified' end)
         as call_subcategory,
-    coalesce(classified.is_overdose, false) as is_overdose,
-    classified.rule_id is not null as is_classified
-from keyed
-left join classified using (description_key)
+    coalesce(is_overdose, false) as is_overdose,
+    rule_id is not null as is_classified
+from classified
