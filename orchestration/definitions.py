@@ -29,7 +29,9 @@ defs = dg.Definitions(
     schedules=[daily_warehouse_schedule],
     resources={
         # resolved when a run starts, so a test or a run can point WAREHOUSE_DB elsewhere
-        "duckdb": WarehouseDuckDB(database=dg.EnvVar("WAREHOUSE_DB")),
+        "duckdb": WarehouseDuckDB(
+            database=dg.EnvVar("WAREHOUSE_DB"), connection_config={"memory_limit": settings.duckdb_memory_limit()}
+        ),
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=settings.dbt_executable()),
         "serving": ServingStore(),
         "alerts": AlertStore(),

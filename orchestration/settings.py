@@ -157,6 +157,17 @@ def git_commit_fallback() -> str:
 # --- demo ---------------------------------------------------------------------------------
 
 
+# DuckDB's memory cap for the working database (dbt's connection and the Dagster steps'): beyond
+# it DuckDB spills to disk instead of growing towards its own default, 80% of the machine's RAM.
+# dbt_project/profiles.yml reads the same variable with the same default.
+DUCKDB_MEMORY_LIMIT_DEFAULT = "4GB"
+
+
+def duckdb_memory_limit() -> str:
+    """Memory cap of DuckDB on the working database (`DUCKDB_MEMORY_LIMIT`, default 4GB)."""
+    return _env("DUCKDB_MEMORY_LIMIT") or DUCKDB_MEMORY_LIMIT_DEFAULT
+
+
 def demo_seed() -> int:
     """Seed of the demo generators (`DEMO_SEED`, default 20130101)."""
     raw = _env("DEMO_SEED")

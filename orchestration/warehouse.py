@@ -60,30 +60,50 @@ def _insert(
     into: str | None = None,
     load_id: str | None = None,
 ) -> None:
-    missing = [c for c in table.source_columns if c not in frame.columns]
+    if "_source_row" not in frame.columns:  # the position in the frame, as loaded
+        frame = frame.assign(_source_row=range(1, len(frame) + 1))
+    conn.register("incoming_rows", frame)
+    try:
+        _insert_from(conn, table, "incoming_rows", source, into, load_id)
+    finally:
+        conn.unregister("incoming_rows")
+
+
+def _columns_of(conn: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    return [d[0] for d in conn.execute(f"select * from {relation} limit 0").description]
+
+
+def _insert_from(
+    conn: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    relation: str,
+    source: str,
+    into: str | None = None,
+    load_id: str | None = None,
+) -> None:
+    """Insert a relation's rows (a registered frame, a Parquet file) into `into`, typed as declared."""
+    present = set(_columns_of(conn, relation))
+    missing = [c for c in table.source_columns if c not in present]
     if missing:
         raise LoadError(f"{table.qualified}: incoming rows lack columns {missing}")
     typed = list(table.columns) + ([("_partition_date", "DATE")] if table.partitioned else [])
-    incoming = frame[[c for c, _ in typed]].copy()
-    # provenance the frame carries (report day, arrival), else NULL
-    for column, _ in table.provenance:
-        incoming[column] = frame[column] if column in frame.columns else None
+    select = [f'CAST("{c}" AS {t})' for c, t in typed]
+    # provenance the rows carry (report day, arrival), else NULL
+    select += [f'CAST("{c}" AS {t})' if c in present else f"CAST(NULL AS {t})" for c, t in table.provenance]
     typed += list(table.provenance)
-    # a frame may say per row where it came from (a file name, its row); else the load's source
-    incoming["_source"] = frame["_source"] if "_source" in frame.columns else source
-    incoming["_source_row"] = frame["_source_row"] if "_source_row" in frame.columns else range(1, len(frame) + 1)
-    conn.register("incoming_rows", incoming)
-    try:
-        target = ", ".join(f'"{c}"' for c, _ in typed) + ', "_source", "_source_row"'
-        select = ", ".join(f'CAST("{c}" AS {t})' for c, t in typed) + ', "_source", "_source_row"'
-        extra_target, extra_value = (', "_load_id"', ", ?") if load_id is not None else ("", "")
-        conn.execute(
-            f'INSERT INTO {into or table.qualified} ({target}, "_loaded_at"{extra_target}) '
-            f"SELECT {select}, now(){extra_value} FROM incoming_rows",
-            [load_id] if load_id is not None else [],
-        )
-    finally:
-        conn.unregister("incoming_rows")
+    # rows may say where they came from (a file name, its row); else the load's source and position
+    select.append('"_source"' if "_source" in present else "?")
+    select.append('"_source_row"' if "_source_row" in present else "row_number() over ()")
+    params = [] if "_source" in present else [source]
+    target = ", ".join(f'"{c}"' for c, _ in typed) + ', "_source", "_source_row", "_loaded_at"'
+    if load_id is not None:
+        target += ', "_load_id"'
+        params.append(load_id)
+    conn.execute(
+        f"INSERT INTO {into or table.qualified} ({target}) "
+        f"SELECT {', '.join(select)}, now(){', ?' if load_id is not None else ''} FROM {relation}",
+        params,
+    )
 
 
 def _check_window(table: RawTable, frame: pd.DataFrame, start: date, end: date, days: list[date] | None) -> None:
@@ -103,6 +123,20 @@ def _check_window(table: RawTable, frame: pd.DataFrame, start: date, end: date, 
         )
 
 
+def _check_window_sql(conn: duckdb.DuckDBPyConnection, table: RawTable, relation: str, start: date, end: date) -> None:
+    if not table.partitioned:
+        raise LoadError(f"{table.qualified} is not partitioned")
+    if "_partition_date" not in _columns_of(conn, relation):
+        raise LoadError(f"{table.qualified}: incoming rows lack _partition_date")
+    n, examples = conn.execute(
+        f"""select count(*), list(distinct cast(d as varchar))[1:3] from (
+            select cast("_partition_date" as date) as d from {relation}) where d is null or d not between ? and ?""",
+        [start, end],
+    ).fetchone()
+    if n:
+        raise LoadError(f"{table.qualified}: {n} rows fall outside the window {start}..{end}, e.g. {examples}")
+
+
 def pending_rows(table: RawTable, load_id: str) -> str:
     """SQL relation of the rows a staged load holds (for the checks)."""
     quoted = load_id.replace("'", "''")
@@ -112,7 +146,7 @@ def pending_rows(table: RawTable, load_id: str) -> str:
 def stage(
     conn: duckdb.DuckDBPyConnection,
     table: RawTable,
-    frame: pd.DataFrame,
+    rows: pd.DataFrame | str,
     load_id: str,
     start: date,
     end: date,
@@ -121,10 +155,16 @@ def stage(
 ) -> int:
     """Put a load's rows (days [start, end], or only `days` of it) in the pending table under `load_id`.
 
-    Raises `LoadError` (and stages nothing) if a row falls outside the days the load covers.
-    `raw.<table>` is not touched. Returns the number of rows staged.
+    `rows` is a frame, or a SQL relation (a landed Parquet file, read by DuckDB without passing
+    through pandas). Raises `LoadError` (and stages nothing) if a row falls outside the days the
+    load covers. `raw.<table>` is not touched. Returns the number of rows staged.
     """
-    _check_window(table, frame, start, end, days)
+    if isinstance(rows, str):
+        if days is not None:
+            raise LoadError(f"{table.qualified}: a relation is loaded for a whole window, not chosen days")
+        _check_window_sql(conn, table, rows, start, end)
+    else:
+        _check_window(table, rows, start, end, days)
     ensure_table(conn, table)
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {PENDING_SCHEMA}")
     conn.execute(table.ddl(table.pending, (("_load_id", "VARCHAR"),)))
@@ -132,8 +172,12 @@ def stage(
         # one writer at a time (the writer pool): anything else pending was left by a run that
         # died between staging and commit, and is dropped rather than kept (EMS rows are PHI)
         conn.execute(f"DELETE FROM {table.pending}")
-        _insert(conn, table, frame, source, into=table.pending, load_id=load_id)
-    return len(frame)
+        if isinstance(rows, str):
+            _insert_from(conn, table, rows, source, into=table.pending, load_id=load_id)
+        else:
+            _insert(conn, table, rows, source, into=table.pending, load_id=load_id)
+        staged = conn.execute(f"SELECT count(*) FROM {table.pending} WHERE _load_id = ?", [load_id]).fetchone()[0]
+    return staged
 
 
 def commit(

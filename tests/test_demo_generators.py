@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from orchestration.demo.call_mix import DESCRIPTION_MIX, OVERDOSE_VARIANTS, TOP_TEN, TRUTH, variants
-from orchestration.demo.calls import generate_calls
+from orchestration.demo.calls import generate_calls, iter_calls
 from orchestration.demo.naloxone import cluster_for_day, generate_naloxone
 from orchestration.demo.neighborhoods import FEED_SPELLINGS, NEIGHBORHOODS
 from orchestration.demo.reference import CSAS, neighborhood_frame
@@ -26,6 +26,13 @@ def test_a_day_regenerates_identically_alone_or_inside_a_range():
         nal_alone.reset_index(drop=True),
         nal_whole[nal_whole["Incident Date"] == "03/10/2024"].reset_index(drop=True),
     )
+
+
+def test_chunks_of_a_range_are_the_range():
+    whole = generate_calls(date(2024, 2, 25), date(2024, 3, 12), seed=7).reset_index(drop=True)
+    chunks = list(iter_calls(date(2024, 2, 25), date(2024, 3, 12), seed=7, chunk_days=5))
+    assert len(chunks) == 4  # 17 days: 5 + 5 + 5 + 2
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
 
 
 def test_calls_have_the_arcgis_attribute_layout_and_unique_ids():

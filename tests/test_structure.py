@@ -290,3 +290,13 @@ def test_the_code_location_loads_without_an_activated_virtualenv(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert (project / "dbt_project" / "target" / "manifest.json").exists()
     assert os.environ.get("DAGSTER_IS_DEV_CLI") is None
+
+
+def test_dbt_and_dagster_cap_duckdb_memory_with_the_same_default():
+    import re
+
+    from orchestration import settings
+
+    profile = (settings.DBT_PROJECT_DIR / "profiles.yml").read_text()
+    match = re.search(r"memory_limit: \"\{\{ env_var\('DUCKDB_MEMORY_LIMIT', '([^']+)'\) \}\}\"", profile)
+    assert match and match.group(1) == settings.DUCKDB_MEMORY_LIMIT_DEFAULT

@@ -80,3 +80,31 @@ def test_a_table_from_an_older_version_gains_the_declared_columns(conn):
         ).fetchall()
     ]
     assert "CSA_as_published" in columns and "LifeExpectancy" in columns
+
+
+def test_a_landed_window_streams_in_chunks_and_loads_any_day_of_it(conn, tmp_path):
+    """A range lands chunk by chunk into one Parquet file; a load of one of its days reads only
+    that day's rows from it, through DuckDB, numbered as they were landed."""
+    from orchestration.demo.calls import iter_calls
+    from orchestration.landing import land_chunks, landed
+    from orchestration.warehouse import commit, stage
+
+    first, last = date(2024, 3, 9), date(2024, 3, 12)
+    frames = [f.assign(_partition_date=local_day_of_epoch_ms(f["callDateTime"])) for f in iter_calls(first, last, 3, 2)]
+    path, rows = land_chunks(tmp_path / "w.duckdb", CALLS.name, iter(frames), first, last, "demo", "test")
+    whole = pd.concat(frames, ignore_index=True)
+    assert rows == len(whole) and path.exists()
+    day = date(2024, 3, 10)
+    window = landed(tmp_path / "w.duckdb", CALLS.name, day, day)
+    assert not window.exact and window.days == {day}
+    expected = whole[pd.to_datetime(whole["_partition_date"]).dt.date == day]
+    assert stage(conn, CALLS, window.relation, "L", day, day, "demo") == len(expected)
+    commit(conn, CALLS, "L", day, day)
+    loaded = conn.execute(
+        'select "recordId", "_source_row" from raw.calls_for_service order by "_source_row"'
+    ).fetchall()
+    assert [r for r, _ in loaded] == expected["recordId"].tolist()
+    assert [s for _, s in loaded] == [i + 1 for i in expected.index]  # positions in the landed range
+    # a relation holding rows of other days is refused, as a frame would be
+    with pytest.raises(LoadError, match="outside the window"):
+        stage(conn, CALLS, f"read_parquet('{path}')", "L2", day, day, "demo")

@@ -3,6 +3,13 @@
     nullif(regexp_replace(trim({{ column }}), '\s+', ' ', 'g'), '')
 {%- endmacro %}
 
+{#- Trim and turn empty strings into NULL, nothing more: the cheapest cleaning, for columns read
+    per row (911 calls). Spelling variants (inner spaces, case) are resolved once per distinct
+    value downstream (call descriptions, neighborhood names), not on every row. -#}
+{% macro trimmed_text(column) -%}
+    nullif(trim({{ column }}), '')
+{%- endmacro %}
+
 {#- Upper-cased clean text: the form used to match descriptions and names. -#}
 {% macro normalized_text(column) -%}
     upper({{ clean_text(column) }})

@@ -149,10 +149,16 @@ def load_ems_inbox(
         context.log.info(f"archived {archived}")
 
 
-def empty_days(conn, table: RawTable, frame: pd.DataFrame, days: list[date]) -> list[str]:
+def incoming_days(rows: pd.DataFrame | landing.Landed) -> set[date]:
+    """Days a load has rows for."""
+    if isinstance(rows, landing.Landed):
+        return rows.days
+    return set(pd.to_datetime(rows["_partition_date"]).dt.date) if len(rows) else set()
+
+
+def empty_days(conn, table: RawTable, incoming: set[date], days: list[date]) -> list[str]:
     """Days of the load that arrive with no rows although the table knows rows for them, or the same
     weekday over the 28 days before had rows: an empty answer there is a broken feed, not a quiet day."""
-    incoming = set(pd.to_datetime(frame["_partition_date"]).dt.date) if len(frame) else set()
     missing = sorted(d for d in days if d not in incoming)
     if not missing:
         return []
@@ -178,7 +184,7 @@ def load_audited(
     context: dg.AssetExecutionContext,
     conn,
     spec: RawCheckSpec,
-    frame: pd.DataFrame,
+    rows: pd.DataFrame | landing.Landed,
     start: date,
     end: date,
     source: str,
@@ -187,7 +193,8 @@ def load_audited(
     origin: str,
     metadata: dict | None = None,
 ) -> Iterator:
-    """Stage the load, run the blocking checks on exactly its rows, and commit only if all pass.
+    """Stage the load (a frame, or a landed Parquet window DuckDB reads itself), run the blocking
+    checks on exactly its rows, and commit only if all pass.
 
     Yields the check results and the materialization; raises `dg.Failure` (having changed nothing
     in `raw`) when a blocking check fails or the load would empty days that had rows.
@@ -195,7 +202,7 @@ def load_audited(
     table = spec.table
     ensure_table(conn, table)
     covered = days if days is not None else [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    emptied = empty_days(conn, table, frame, covered)
+    emptied = empty_days(conn, table, incoming_days(rows), covered)
     if emptied and not allow_empty_days:
         raise dg.Failure(
             f"{table.qualified}: {origin} returned no rows for {len(emptied)} day(s) that should have some; "
@@ -204,7 +211,9 @@ def load_audited(
             metadata={"empty_days": dg.MetadataValue.json(emptied[:31])},
         )
     load_id = f"{context.run.run_id}:{table.name}"
-    staged = stage(conn, table, frame, load_id, start, end, source, days)
+    staged = stage(
+        conn, table, rows.relation if isinstance(rows, landing.Landed) else rows, load_id, start, end, source, days
+    )
     results = audit_staged(conn, spec, pending_rows(table, load_id))
     yield from results
     failed = [r for r in results if not r.passed]
@@ -261,19 +270,22 @@ def landing_calls_for_service(
     start, end = partition_days(context)
     source = resolve_source("calls", config)
     if source == "demo":
-        from orchestration.demo.calls import generate_calls
+        from orchestration.demo.calls import iter_calls
 
-        frame = generate_calls(start, end, settings.demo_seed())
-        frame["_partition_date"] = local_day_of_epoch_ms(frame["callDateTime"])
-        context.log.info(f"generated {len(frame):,} demo calls for {start}..{end}")
+        def chunks() -> Iterator[pd.DataFrame]:
+            for frame in iter_calls(start, end, settings.demo_seed()):
+                yield frame.assign(_partition_date=local_day_of_epoch_ms(frame["callDateTime"]))
+
         origin = "the demo generator"
+        path, rows = landing.land_chunks(Path(duckdb.database), CALLS.name, chunks(), start, end, source, origin)
+        context.log.info(f"generated {rows:,} demo calls for {start}..{end}")
     else:
         frame, layers = fetch_real_calls(context, config, start, end)
         origin = "the ArcGIS layer(s) " + ", ".join(layers)
-    path = landing.land(Path(duckdb.database), CALLS.name, frame, start, end, source, origin)
+        path, rows = landing.land_chunks(Path(duckdb.database), CALLS.name, [frame], start, end, source, origin)
     return dg.MaterializeResult(
         metadata={
-            "rows": len(frame),
+            "rows": rows,
             "source": source,
             "origin": origin,
             "path": str(path),
@@ -304,7 +316,7 @@ def raw_calls_for_service(context: dg.AssetExecutionContext, config: LoadConfig,
             context,
             conn,
             CALLS_SPEC,
-            window.frame,
+            window,
             start,
             end,
             window.source,

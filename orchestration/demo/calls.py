@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterator
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,20 @@ def overdose_share(year: int) -> float:
 def volume_trend(year: int) -> float:
     """Total call volume drifts down slowly over the years."""
     return 1.12 - 0.015 * (year - 2013)
+
+
+# days generated at a time by `iter_calls`: about 110,000 calls, a few tens of MB
+CHUNK_DAYS = 31
+
+
+def iter_calls(start: date, end: date, seed: int, chunk_days: int = CHUNK_DAYS) -> Iterator[pd.DataFrame]:
+    """The calls of [start, end] in chunks of `chunk_days` days, so any range fits in memory.
+    Each day is generated from its own seed: chunks concatenate to `generate_calls(start, end)`."""
+    first = start
+    while first <= end:
+        last = min(end, first + timedelta(days=chunk_days - 1))
+        yield generate_calls(first, last, seed)
+        first = last + timedelta(days=1)
 
 
 def generate_calls(start: date, end: date, seed: int) -> pd.DataFrame:

@@ -1,4 +1,4 @@
--- Every distinct description the feed has sent (as staged: trimmed, inner spaces collapsed) with
+-- Every distinct description the feed has sent (as staged: trimmed) with
 -- its description key and call type (macros/call_descriptions.sql: characters, then the
 -- spellings seed, then the first matching rule of the rules seed). Computed once per spelling,
 -- not once per call: a few thousand spellings stand for millions of calls.

@@ -1,4 +1,4 @@
--- One row per raw 911 call: typed, local time, cleaned text. No business rules here.
+-- One row per raw 911 call: typed, local time, text trimmed (see macro trimmed_text). No business rules here.
 with source as (
     select * from {{ source('open_baltimore', 'calls_for_service') }}
 )
@@ -6,21 +6,21 @@ with source as (
 select
     cast(recordId as bigint) as record_id,
     cast(OBJECTID as bigint) as object_id,
-    {{ clean_text('callKey') }} as call_key,
-    {{ clean_text('callNumber') }} as call_number,
+    {{ trimmed_text('callKey') }} as call_key,
+    {{ trimmed_text('callNumber') }} as call_number,
     callDateTime as call_epoch_ms,
     {{ local_time_of_epoch_ms('callDateTime') }} as called_at_local,
-    {{ clean_text('priority') }} as priority,
+    {{ trimmed_text('priority') }} as priority,
     {{ normalized_text('district') }} as district_code,
-    {{ clean_text('description') }} as description_raw,
-    {{ clean_text('incidentLocation') }} as incident_location,
-    {{ clean_text('Neighborhood') }} as neighborhood,
-    {{ clean_text('PoliceDistrict') }} as police_district,
-    {{ clean_text('PolicePost') }} as police_post,
-    {{ clean_text('CouncilDistrict') }} as council_district,
-    {{ clean_text('Community_Statistical_Areas') }} as csa,
-    {{ clean_text('Census_Tracts') }} as census_tract,
-    {{ clean_text('ZIPCode') }} as zip_code,
+    {{ trimmed_text('description') }} as description_raw,
+    {{ trimmed_text('incidentLocation') }} as incident_location,
+    {{ trimmed_text('Neighborhood') }} as neighborhood,
+    {{ trimmed_text('PoliceDistrict') }} as police_district,
+    {{ trimmed_text('PolicePost') }} as police_post,
+    {{ trimmed_text('CouncilDistrict') }} as council_district,
+    {{ trimmed_text('Community_Statistical_Areas') }} as csa,
+    {{ trimmed_text('Census_Tracts') }} as census_tract,
+    {{ trimmed_text('ZIPCode') }} as zip_code,
     {{ coordinate('latitude') }} as latitude,
     {{ coordinate('longitude') }} as longitude,
     _partition_date as partition_date,

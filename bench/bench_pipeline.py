@@ -1,0 +1,162 @@
+"""Benchmark of the whole pipeline against plain DuckDB (a script, not a test; see docs/performance.md).
+
+For a range of demo days, on a fresh working database each time, it measures, as separate
+processes under `/usr/bin/time -v` (wall time and peak RSS):
+
+- generation: the demo generator writing the range's calls to Parquet (what the landing asset does);
+- full build: `python -m orchestration run --start --end` (raw loads, dbt build, checks, surveillance
+  and publication of the last day);
+- one-day update: the day after the range, as the daily schedule would run it;
+- late correction: the day 30 days before that again (a late report re-loads an old day);
+- baseline: bench/baseline.sql, the call transformations as one plain DuckDB script over the same
+  raw table, in the same run.
+
+Runs repeat `--runs` times; the report gives medians and the ratio full build / baseline.
+
+    .venv/bin/python bench/bench_pipeline.py --start 2015-01-01 --end 2024-12-31 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+GENERATE = """
+import sys
+from datetime import date
+from pathlib import Path
+from orchestration import settings
+from orchestration.demo.calls import iter_calls
+from orchestration.landing import land_chunks
+from orchestration.sql_rules import local_day_of_epoch_ms
+start, end, folder = date.fromisoformat(sys.argv[1]), date.fromisoformat(sys.argv[2]), Path(sys.argv[3])
+frames = iter_calls(start, end, settings.demo_seed())
+chunks = (f.assign(_partition_date=local_day_of_epoch_ms(f["callDateTime"])) for f in frames)
+path, rows = land_chunks(folder / "w.duckdb", "calls", chunks, start, end, "demo", "bench")
+print(rows)
+"""
+
+UPDATE = """
+import sys
+from datetime import date
+import dagster as dg
+from orchestration.run_all import run_range
+day = date.fromisoformat(sys.argv[1])
+result = run_range(day, day, instance=dg.DagsterInstance.get(), log_level="ERROR")
+sys.exit(0 if result.success else 1)
+"""
+
+BASELINE = """
+import sys, time, duckdb
+warehouse, script = sys.argv[1], open(sys.argv[2]).read()
+conn = duckdb.connect()
+conn.execute("set enable_progress_bar = false")
+conn.execute(f"attach '{warehouse}' as w (read_only)")
+t = time.perf_counter()
+conn.execute(script)
+print(time.perf_counter() - t, conn.execute("select count(*) from fct").fetchone()[0])
+"""
+
+
+def timed(args: list[str], env: dict[str, str]) -> dict:
+    """Run a command under /usr/bin/time -v: wall seconds, peak RSS (GB) and its stdout."""
+    proc = subprocess.run(
+        ["/usr/bin/time", "-v", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{args} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", proc.stderr).group(1)
+    parts = [float(p) for p in wall.split(":")]
+    seconds = sum(p * 60**i for i, p in enumerate(reversed(parts)))
+    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
+    return {"seconds": round(seconds, 2), "peak_rss_gb": round(rss_kb / 1024**2, 2), "stdout": proc.stdout.strip()}
+
+
+def _step(name: str, args: list[str], env: dict[str, str]) -> dict:
+    """`timed`, reporting the step as soon as it ends (a long run is not lost to a later failure)."""
+    result = timed(args, env)
+    print(f"  {name}: {result['seconds']} s, peak RSS {result['peak_rss_gb']} GB", flush=True)
+    return result
+
+
+def one_run(start: date, end: date) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        folder = Path(tmp)
+        env = {
+            **os.environ,
+            "WAREHOUSE_DB": str(folder / "warehouse.duckdb"),
+            "SERVING_DB": str(folder / "serving" / "warehouse.duckdb"),
+            "DAGSTER_HOME": str(folder / "dagster_home"),
+            "BALTIMORE_SOURCE": "demo",
+            "EMS_INBOX_DIR": str(folder / "inbox"),
+        }
+        (folder / "dagster_home").mkdir()
+        (folder / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        generation = _step("generation", [PYTHON, "-c", GENERATE, str(start), str(end), str(folder / "gen")], env)
+        build = [PYTHON, "-m", "orchestration", "run", "--start", str(start), "--end", str(end)]
+        full = _step("full build", build, env)
+        next_day = end + timedelta(days=1)
+        update = _step("one-day update", [PYTHON, "-c", UPDATE, str(next_day)], env)
+        late = _step("late correction", [PYTHON, "-c", UPDATE, str(next_day - timedelta(days=30))], env)
+        script = str(ROOT / "bench" / "baseline.sql")
+        baseline = _step("baseline", [PYTHON, "-c", BASELINE, env["WAREHOUSE_DB"], script], env)
+        base_sql_seconds, fact_rows = baseline["stdout"].split()[-2:]
+        return {
+            "calls": int(generation["stdout"].splitlines()[-1]),
+            "generation": {k: generation[k] for k in ("seconds", "peak_rss_gb")},
+            "full_build": {k: full[k] for k in ("seconds", "peak_rss_gb")},
+            "one_day_update": {k: update[k] for k in ("seconds", "peak_rss_gb")},
+            "late_correction_30_days_back": {k: late[k] for k in ("seconds", "peak_rss_gb")},
+            "baseline": {
+                "seconds": baseline["seconds"],
+                "sql_seconds": round(float(base_sql_seconds), 2),
+                "peak_rss_gb": baseline["peak_rss_gb"],
+                "fact_rows": int(fact_rows),
+            },
+        }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--start", default="2015-01-01")
+    parser.add_argument("--end", default="2024-12-31")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "docs" / "performance.json"))
+    args = parser.parse_args()
+    start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
+    runs = []
+    for i in range(args.runs):
+        runs.append(one_run(start, end))
+        print(f"run {i + 1}: {json.dumps(runs[-1])}", flush=True)
+    steps = ["generation", "full_build", "one_day_update", "late_correction_30_days_back", "baseline"]
+    median = {s: {k: statistics.median(r[s][k] for r in runs) for k in ("seconds", "peak_rss_gb")} for s in steps}
+    report = {
+        "range": f"{start}..{end}",
+        "calls": runs[0]["calls"],
+        "runs": len(runs),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3),
+        },
+        "median": median,
+        "ratio_full_build_to_baseline": round(median["full_build"]["seconds"] / median["baseline"]["seconds"], 2),
+        "each_run": runs,
+    }
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "each_run"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
