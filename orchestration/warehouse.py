@@ -59,12 +59,12 @@ def _insert(
     source: str,
     into: str | None = None,
     load_id: str | None = None,
-) -> None:
+) -> int:
     if "_source_row" not in frame.columns:  # the position in the frame, as loaded
         frame = frame.assign(_source_row=range(1, len(frame) + 1))
     conn.register("incoming_rows", frame)
     try:
-        _insert_from(conn, table, "incoming_rows", source, into, load_id)
+        return _insert_from(conn, table, "incoming_rows", source, into, load_id)
     finally:
         conn.unregister("incoming_rows")
 
@@ -80,8 +80,9 @@ def _insert_from(
     source: str,
     into: str | None = None,
     load_id: str | None = None,
-) -> None:
-    """Insert a relation's rows (a registered frame, a Parquet file) into `into`, typed as declared."""
+) -> int:
+    """Insert a relation's rows (a registered frame, a Parquet file) into `into`, typed as declared;
+    returns how many."""
     present = set(_columns_of(conn, relation))
     missing = [c for c in table.source_columns if c not in present]
     if missing:
@@ -99,11 +100,11 @@ def _insert_from(
     if load_id is not None:
         target += ', "_load_id"'
         params.append(load_id)
-    conn.execute(
+    return conn.execute(
         f"INSERT INTO {into or table.qualified} ({target}) "
         f"SELECT {', '.join(select)}, now(){', ?' if load_id is not None else ''} FROM {relation}",
         params,
-    )
+    ).fetchone()[0]
 
 
 def _check_window(table: RawTable, frame: pd.DataFrame, start: date, end: date, days: list[date] | None) -> None:
@@ -173,10 +174,9 @@ def stage(
         # died between staging and commit, and is dropped rather than kept (EMS rows are PHI)
         conn.execute(f"DELETE FROM {table.pending}")
         if isinstance(rows, str):
-            _insert_from(conn, table, rows, source, into=table.pending, load_id=load_id)
+            staged = _insert_from(conn, table, rows, source, into=table.pending, load_id=load_id)
         else:
-            _insert(conn, table, rows, source, into=table.pending, load_id=load_id)
-        staged = conn.execute(f"SELECT count(*) FROM {table.pending} WHERE _load_id = ?", [load_id]).fetchone()[0]
+            staged = _insert(conn, table, rows, source, into=table.pending, load_id=load_id)
     return staged
 
 

@@ -191,8 +191,7 @@ def test_unclassified_spellings_are_listed_for_review_with_counts_and_suggestion
     assert sum(c for c, _ in listed.values()) == unclassified_calls > 0
     # the demo's codes (P, 7C) are like nothing, a run-together LARCENY F/AUTO is like LARCENY F/AUTO
     assert listed["7C"][1] is None
-    if "LARCENYF/AUTO" in listed:
-        assert listed["LARCENYF/AUTO"][1].startswith("exact,LARCENYF/AUTO,property,")
+    assert listed["LARCENYF/AUTO"][1].startswith("exact,LARCENYF/AUTO,property,")
 
 
 def test_local_dates_survive_the_dst_change(built):

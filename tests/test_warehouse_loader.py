@@ -108,3 +108,18 @@ def test_a_landed_window_streams_in_chunks_and_loads_any_day_of_it(conn, tmp_pat
     # a relation holding rows of other days is refused, as a frame would be
     with pytest.raises(LoadError, match="outside the window"):
         stage(conn, CALLS, f"read_parquet('{path}')", "L2", day, day, "demo")
+
+
+def test_an_empty_landed_window_stages_nothing_and_names_no_day(conn, tmp_path):
+    """A day the source answered with nothing lands as an empty file with the declared columns:
+    the load sees no days with rows (so the empty-day refusal can judge it) and stages 0 rows."""
+    from orchestration.demo.calls import generate_calls
+    from orchestration.landing import land_chunks, landed
+    from orchestration.warehouse import stage
+
+    day = date(2024, 3, 10)
+    empty = generate_calls(day, day, 3).head(0).assign(_partition_date=pd.Series(dtype="datetime64[ns]"))
+    _, rows = land_chunks(tmp_path / "w.duckdb", CALLS.name, [empty], day, day, "demo", "test")
+    window = landed(tmp_path / "w.duckdb", CALLS.name, day, day)
+    assert rows == 0 and window.exact and window.days == set()
+    assert stage(conn, CALLS, window.relation, "L", day, day, "demo") == 0
