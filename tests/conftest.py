@@ -47,8 +47,11 @@ def built(session_warehouse: Path, session_instance: dg.DagsterInstance):
 
 @pytest.fixture
 def warehouse_copy(built, tmp_path, monkeypatch) -> Path:
-    """A private copy of the built warehouse that a test may damage."""
-    path = tmp_path / "copy.duckdb"
+    """A private copy of the built warehouse that a test may damage.
+
+    Same file name as the original: DuckDB names the catalog after the file, and the staging
+    views refer to their tables through it."""
+    path = tmp_path / built[0].name
     shutil.copy(built[0], path)
     monkeypatch.setenv("WAREHOUSE_DB", str(path))
     serving = tmp_path / "serving" / "warehouse.duckdb"

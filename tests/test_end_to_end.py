@@ -351,7 +351,8 @@ def test_feed_neighborhood_names_match_by_spelling_and_fall_back_to_the_point(wa
             conn.execute(
                 f"""insert into raw.calls_for_service select * replace (
                     990000000 + {i} as recordId, ? as Neighborhood, ?::double as latitude,
-                    ?::double as longitude, _source_row + 9000000 + {i} as _source_row)
+                    ?::double as longitude, _source_row + 9000000 + {i} as _source_row,
+                    now() as _loaded_at)
                 from raw.calls_for_service where _partition_date = ? and priority = 'Low'
                 order by recordId limit 1""",
                 [name, lat, lon, day],

@@ -161,16 +161,17 @@ def test_a_corrupted_partition_is_quarantined_with_reasons_and_reconciles(wareho
         "and priority in ('Low', 'Medium', 'High') and _partition_date = date '2024-03-06' and _source_row < 1000000"
     )
     with duckdb.connect(str(warehouse_copy)) as conn:
-        conn.execute(f"""insert into raw.calls_for_service select * replace (_source_row + 1000000 as _source_row)
+        conn.execute(f"""insert into raw.calls_for_service select * replace (_source_row + 1000000 as _source_row,
+            now() as _loaded_at)
             from raw.calls_for_service where {clean_row} order by recordId limit 7""")
         conn.execute(f"""insert into raw.calls_for_service select * replace (recordId + 9000 as recordId,
-            null as callDateTime, _source_row + 2000000 as _source_row)
+            null as callDateTime, _source_row + 2000000 as _source_row, now() as _loaded_at)
             from raw.calls_for_service where {clean_row} order by recordId limit 3""")
         conn.execute(f"""insert into raw.calls_for_service select * replace (recordId + 9100 as recordId,
-            0.0 as latitude, 0.0 as longitude, _source_row + 3000000 as _source_row)
+            0.0 as latitude, 0.0 as longitude, _source_row + 3000000 as _source_row, now() as _loaded_at)
             from raw.calls_for_service where {clean_row} order by recordId limit 4""")
         conn.execute(f"""insert into raw.calls_for_service select * replace (recordId + 9200 as recordId,
-            'P9' as priority, _source_row + 4000000 as _source_row)
+            'P9' as priority, _source_row + 4000000 as _source_row, now() as _loaded_at)
             from raw.calls_for_service where {clean_row} order by recordId limit 2""")
     result = dg.materialize(
         [warehouse_dbt_models], resources=defs.resources, instance=session_instance, raise_on_error=False
@@ -458,7 +459,7 @@ def test_only_the_coverage_floor_blocks_publication(
         n = conn.execute("select count(*) from raw.calls_for_service").fetchone()[0]
         # codes no rule knows, on a spread of calls of every day but DAY (which the run reloads)
         conn.execute(
-            """update raw.calls_for_service set description = 'ZX' || (recordId % 37)
+            """update raw.calls_for_service set description = 'ZX' || (recordId % 37), _loaded_at = now()
             where hash(recordId) % 10000 < ? and _partition_date <> ?""",
             [int(unreadable_share * 10000 * n / (n - 3500)), DAY],
         )

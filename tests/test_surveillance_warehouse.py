@@ -338,3 +338,52 @@ def test_consecutive_analysis_days_follow_an_ongoing_spike(warehouse_copy, sessi
     second = [r for r in rows if str(r[0]) == "2024-03-13"][0]
     assert first[2] == "new" and first[3] == 1
     assert second[1] == first[1] and second[2] == "ongoing" and second[3] == 2
+
+
+def test_a_backfill_scans_days_on_two_processes_with_the_same_results_as_one(
+    warehouse_copy, session_instance, tmp_path, monkeypatch
+):
+    """A range of analysis days in one run: scanned by two worker processes, the history equals
+    the one a single process writes, day by day, and the outbreak is followed from day to day."""
+    import shutil
+
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from orchestration.assets.surveillance import overdose_surveillance
+    from orchestration.definitions import defs
+
+    first, last = "2024-03-08", "2024-03-15"
+    single = tmp_path / "single" / warehouse_copy.name
+    single.parent.mkdir()
+    shutil.copy(warehouse_copy, single)
+
+    def backfill(processes: int) -> None:
+        result = dg.materialize(
+            [overdose_surveillance],
+            resources=defs.resources,
+            instance=session_instance,
+            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+            run_config={"ops": {"overdose_surveillance": {"config": {"processes": processes}}}},
+        )
+        assert result.success
+
+    backfill(2)
+    monkeypatch.setenv("WAREHOUSE_DB", str(single))
+    backfill(1)
+    history = """select * exclude (cluster_id) from marts.mart_overdose_clusters
+                 where analysis_date between ? and ? order by analysis_date, rank"""
+    two, one = _q(warehouse_copy, history, [first, last]), _q(single, history, [first, last])
+    assert two == one and len({r[0] for r in two}) >= 5  # the outbreak's days have clusters
+    alerts = "select count(*) from marts.mart_overdose_alerts where analysis_date between ? and ?"
+    assert _q(warehouse_copy, alerts, [first, last]) == _q(single, alerts, [first, last]) != [(0,)]
+    # the outbreak's spike: new on its first day, then the same cluster id, ongoing, a day older each day
+    spikes = _q(
+        warehouse_copy,
+        """select analysis_date, cluster_id, status, days_active from marts.mart_overdose_clusters
+           where is_spike and analysis_date between ? and ? order by analysis_date, rank""",
+        [first, last],
+    )
+    longest = max({r[1] for r in spikes}, key=lambda cid: sum(r[1] == cid for r in spikes))
+    followed = [r for r in spikes if r[1] == longest]
+    assert len(followed) >= 3 and followed[0][2] == "new" and all(r[2] == "ongoing" for r in followed[1:])
+    assert [r[3] for r in followed] == [(r[0] - followed[0][0]).days + 1 for r in followed]

@@ -1,13 +1,21 @@
 """The dbt project as Dagster assets: models, seeds and snapshots, with dbt tests as asset checks."""
 
+import json
 import subprocess
 from collections.abc import Iterator, Mapping
+from datetime import date
 from typing import Any
 
 import dagster as dg
 import duckdb
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from orchestration import settings
 from orchestration.partitions import WRITER_POOL
@@ -108,6 +116,46 @@ def with_failure_examples(
     )
 
 
+class DbtBuildConfig(dg.Config):
+    """How the dbt build runs."""
+
+    full_refresh: bool = Field(
+        default=False,
+        description="rebuild the incremental models from every raw row (dbt --full-refresh) instead of the run's days",
+    )
+
+
+def partition_window(tags: Mapping[str, str]) -> tuple[date, date] | None:
+    """The days of the run (its partition, or its range of partitions), or None for an unpartitioned run.
+
+    The dbt assets are not partitioned themselves (they are one build over the whole warehouse),
+    so the window comes from the run's tags: a daily schedule run carries its partition, a range
+    run (make run, a backfill) its first and last partition.
+    """
+    if tags.get(PARTITION_NAME_TAG):
+        day = date.fromisoformat(tags[PARTITION_NAME_TAG])
+        return day, day
+    start, end = tags.get(ASSET_PARTITION_RANGE_START_TAG), tags.get(ASSET_PARTITION_RANGE_END_TAG)
+    if start and end:
+        return date.fromisoformat(start), date.fromisoformat(end)
+    return None
+
+
+def build_args(window: tuple[date, date] | None, full_refresh: bool) -> list[str]:
+    """`dbt build` arguments: the window reaches the incremental models as vars partition_start/end.
+
+    The models also rebuild days loaded since their last build and days whose record ids changed
+    (macros/incremental_days.sql), so a run without a window is still correct, only broader.
+    """
+    args = ["build"]
+    if window is not None:
+        start, end = (day.isoformat() for day in window)
+        args += ["--vars", json.dumps({"partition_start": start, "partition_end": end})]
+    if full_refresh:
+        args.append("--full-refresh")
+    return args
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
@@ -115,10 +163,12 @@ def with_failure_examples(
     pool=WRITER_POOL,
 )
 def warehouse_dbt_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource, config: DbtBuildConfig
 ) -> Iterator[Any]:
-    """`dbt build` of the selected models: seeds, models and their tests, in dependency order."""
-    invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+    """`dbt build` of the selected models: seeds, models and their tests, in dependency order; the
+    incremental models rebuild the run's days."""
+    window = partition_window(context.run.tags)
+    invocation = dbt.cli(build_args(window, config.full_refresh), context=context, raise_on_error=False)
     events = list(invocation.stream())
     manifest = invocation.manifest
     relations = {

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -152,6 +152,11 @@ class ServingLayout:
     def current_id(self) -> str | None:
         return self.current.resolve().name if self.current.is_symlink() else None
 
+    def current_folder(self) -> Path | None:
+        """The current publication's folder, if there is one."""
+        folder = self.current.resolve() if self.current.is_symlink() else None
+        return folder if folder is not None and folder.is_dir() else None
+
     def remove_stale(self) -> list[str]:
         """Folders of earlier publish runs that crashed before switching (one publisher at a time:
         the writer pool)."""
@@ -204,10 +209,87 @@ class ServingLayout:
         return removed
 
 
+# Tables with this column are published day by day: only days whose rows differ from the previous
+# publication are rewritten in its database, and their Parquet is a folder of one file per year,
+# of which only the years holding such days are written again (the others are hard links).
+DAY_COLUMN = "partition_date"
+
+
+def table_columns(conn, catalog: str, table: str) -> list[tuple[str, str]]:
+    """(name, type) of a published table's columns, in order."""
+    return conn.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_catalog = ? and table_schema = ? and table_name = ? order by ordinal_position",
+        [catalog, PUBLISHED_SCHEMA, table],
+    ).fetchall()
+
+
+def changed_days(conn, source: str, published: str) -> list[date] | None:
+    """Days whose rows differ between two tables (by row count and the sum of row hashes, which
+    unlike a XOR does not cancel repeated rows), or None when a NULL day differs."""
+    rows = conn.execute(
+        f"""
+        with a as (select {DAY_COLUMN} as day, count(*) as n, sum(hash(t)) as h from {source} as t group by 1),
+        b as (select {DAY_COLUMN} as day, count(*) as n, sum(hash(t)) as h from {published} as t group by 1)
+        select coalesce(a.day, b.day) from a full join b on a.day is not distinct from b.day
+        where a.n is distinct from b.n or a.h is distinct from b.h
+        """
+    ).fetchall()
+    days = [d for (d,) in rows]
+    return None if any(d is None for d in days) else days
+
+
+def sync_table(conn, table: str, previous: set[str]) -> dict:
+    """Make the publication's copy of `table` equal to the working one, rewriting as little as
+    possible: only the changed days of a table with DAY_COLUMN whose columns did not change,
+    else the whole table. Returns what was done (for metadata and the Parquet step)."""
+    source, published = f"{PUBLISHED_SCHEMA}.{table}", f"pub.{PUBLISHED_SCHEMA}.{table}"
+    columns = table_columns(conn, conn.execute("select current_database()").fetchone()[0], table)
+    by_day = DAY_COLUMN in {name for name, _ in columns}
+    if by_day and table in previous and table_columns(conn, "pub", table) == columns:
+        days = changed_days(conn, source, published)
+        if days is not None:
+            if days:
+                conn.execute("create or replace temp table _changed_days as select unnest(?::DATE[]) as day", [days])
+                in_changed = f"{DAY_COLUMN} in (select day from _changed_days)"
+                conn.execute(f"delete from {published} where {in_changed}")
+                conn.execute(f"insert into {published} select * from {source} where {in_changed}")
+            return {"by_day": True, "days_rewritten": len(days), "years": sorted({d.year for d in days})}
+    conn.execute(f"create or replace table {published} as select * from {source}")
+    return {"by_day": by_day, "rewritten": True}
+
+
+def write_parquet(conn, table: str, change: dict, folder: Path, previous_folder: Path | None) -> None:
+    """A table's Parquet: one file, or for a table published by day a folder of one file per
+    year (`<table>/year=<year>/data.parquet`, readable as a hive-partitioned dataset), where a
+    year with no changed day is a hard link to the previous publication's file."""
+    published = f"pub.{PUBLISHED_SCHEMA}.{table}"
+    if not change["by_day"]:
+        conn.execute(f"copy {published} to {sql_string(folder / (table + '.parquet'))} (format parquet)")
+        return
+    changed = None if change.get("rewritten") else set(change["years"])
+    years = [y for (y,) in conn.execute(f"select distinct year({DAY_COLUMN}) from {published} order by 1").fetchall()]
+    for year in years:
+        target = folder / table / f"year={year}" / "data.parquet"
+        target.parent.mkdir(parents=True)
+        old = previous_folder / table / f"year={year}" / "data.parquet" if previous_folder else None
+        if changed is not None and year not in changed and old is not None and old.exists():
+            os.link(old, target)
+            continue
+        day_filter = f"year({DAY_COLUMN}) = {int(year)}" if year is not None else f"{DAY_COLUMN} is null"
+        conn.execute(f"copy (select * from {published} where {day_filter}) to {sql_string(target)} (format parquet)")
+
+
 def publish(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, target: Path, checks: list[dict]
 ) -> dg.MaterializeResult:
-    """Write a new serving database and Parquet folder of the audited marts and switch to them."""
+    """Write a new serving database and Parquet folder of the audited marts and switch to them.
+
+    The new database starts as a copy of the current publication's file (a file copy, not a
+    row copy) and is brought up to date table by table (`sync_table`); Parquet files of years
+    that did not change are hard links. A publication is still a complete, separate folder: the
+    previous one is never written to.
+    """
     layout = ServingLayout(target)
     layout.publications.mkdir(parents=True, exist_ok=True)
     stale = layout.remove_stale()
@@ -219,13 +301,16 @@ def publish(
     database = building / target.name
     parquet_dir = building / "parquet"
     published_at = datetime.now(UTC)
+    previous = layout.current_folder()
+    if previous is not None and (previous / target.name).exists():
+        shutil.copyfile(previous / target.name, database)
     try:
         with duckdb.get_connection() as conn:
             tables = [
                 t
                 for (t,) in conn.execute(
                     "select table_name from information_schema.tables where table_schema = ? "
-                    "and table_type = 'BASE TABLE' order by 1",
+                    "and table_type = 'BASE TABLE' and table_catalog = current_database() order by 1",
                     [PUBLISHED_SCHEMA],
                 ).fetchall()
             ]
@@ -247,15 +332,23 @@ def publish(
             }
             conn.execute(f"attach {sql_string(database)} as pub")
             try:
-                conn.execute(f"create schema pub.{PUBLISHED_SCHEMA}")
-                conn.execute("create schema pub.meta")
-                counts = {}
+                conn.execute(f"create schema if not exists pub.{PUBLISHED_SCHEMA}")
+                conn.execute("create schema if not exists pub.meta")
+                kept = {
+                    t
+                    for (t,) in conn.execute(
+                        "select table_name from information_schema.tables where table_catalog = 'pub' "
+                        "and table_schema = ?",
+                        [PUBLISHED_SCHEMA],
+                    ).fetchall()
+                }
+                for gone in sorted(kept - set(tables)):
+                    conn.execute(f"drop table pub.{PUBLISHED_SCHEMA}.{gone}")
+                counts, changes = {}, {}
                 for table in tables:
-                    conn.execute(
-                        f"create table pub.{PUBLISHED_SCHEMA}.{table} as select * from {PUBLISHED_SCHEMA}.{table}"
-                    )
+                    changes[table] = sync_table(conn, table, kept)
                     counts[table] = conn.execute(f"select count(*) from pub.{PUBLISHED_SCHEMA}.{table}").fetchone()[0]
-                conn.execute("""create table pub.meta.publication (
+                conn.execute("""create or replace table pub.meta.publication (
                     publication_id varchar, published_at timestamptz, git_commit varchar,
                     partitions json, row_counts json, check_results json)""")
                 conn.execute(
@@ -270,11 +363,9 @@ def publish(
                     ],
                 )
                 parquet_dir.mkdir()
+                previous_parquet = previous / "parquet" if previous is not None else None
                 for table in tables:
-                    conn.execute(
-                        f"copy pub.{PUBLISHED_SCHEMA}.{table} to {sql_string(parquet_dir / (table + '.parquet'))} "
-                        "(format parquet)"
-                    )
+                    write_parquet(conn, table, changes[table], parquet_dir, previous_parquet)
                 (parquet_dir / "_publication.json").write_text(
                     json.dumps({"publication_id": publication_id, "row_counts": counts})
                 )
@@ -297,6 +388,7 @@ def publish(
             "tables": len(tables),
             "dagster/row_count": sum(counts.values()),
             "row_counts": dg.MetadataValue.json(counts),
+            "changes": dg.MetadataValue.json(changes),
             "partitions": dg.MetadataValue.json(partitions),
             "checks_audited": len(checks),
             "warnings_published": dg.MetadataValue.json(warnings),

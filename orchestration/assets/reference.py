@@ -7,6 +7,7 @@ neighborhoods, dissolved into CSAs and police districts).
 
 import io
 import json
+from datetime import UTC, datetime
 
 import dagster as dg
 import numpy as np
@@ -222,7 +223,7 @@ def raw_vital_signs(config: SourceConfig, duckdb: DuckDBResource) -> dg.Material
 _EMS_LAT = sql_rules.coordinate('"Incident Location Latitude"')
 _EMS_LON = sql_rules.coordinate('"Incident Location Longitude"')
 # calls whose feed neighborhood is missing or matches no neighborhood's name or alternate name
-# (the dbt model int_calls_for_service__validated resolves the others by name)
+# (the dbt model int_calls_for_service__validated resolves the others by name), loaded after $1
 POINTS_SQL = f"""
 with known as (
     select {sql_rules.render("name_key", "neighborhood")} as key from raw.neighborhoods
@@ -230,17 +231,28 @@ with known as (
 ),
 unmatched as (
     select name from (select distinct Neighborhood as name from raw.calls_for_service
-                      where nullif(trim(Neighborhood), '') is not null)
+                      where nullif(trim(Neighborhood), '') is not null and _loaded_at > $1)
     where {sql_rules.render("name_key", "name")} not in (select key from known)
 )
 select distinct latitude, longitude from raw.calls_for_service
 where (nullif(trim(Neighborhood), '') is null or Neighborhood in (select name from unmatched))
-  and latitude is not null and longitude is not null
+  and latitude is not null and longitude is not null and _loaded_at > $1
 union
 select distinct {_EMS_LAT}, {_EMS_LON}
 from raw.naloxone_administrations
-where {_EMS_LAT} is not null and {_EMS_LON} is not null
+where {_EMS_LAT} is not null and {_EMS_LON} is not null and _loaded_at > $1
 """
+
+# What every assignment depends on besides its point: the neighborhood polygons and the names a
+# feed name is matched on (they decide which points need one)
+ASSIGNMENT_INPUTS_SQL = """
+select md5(coalesce((select string_agg(name || ':' || md5(geometry_wkt), '|' order by name)
+                     from raw.boundaries where layer = 'neighborhood'), '')
+           || coalesce((select string_agg(neighborhood || ':' || coalesce(name_alt, ''), '|' order by neighborhood)
+                        from raw.neighborhoods), ''))
+"""
+STATE_TABLE = "geography.point_assignments_state"
+NO_LOAD_YET = datetime(1900, 1, 1, tzinfo=UTC)
 
 
 @dg.asset(
@@ -256,27 +268,53 @@ where {_EMS_LAT} is not null and {_EMS_LON} is not null
     ],
     description=(
         "Neighborhood of every distinct point that needs one (EMS incidents; calls without a neighborhood "
-        "name, or whose name matches none) by point-in-polygon; method 'within', 'snapped' (<=150 m) or 'none'."
+        "name, or whose name matches none) by point-in-polygon; method 'within', 'snapped' (<=150 m) or 'none'. "
+        "Points of rows loaded since the last run are added; a change of polygons or names reassigns every point."
     ),
 )
 def point_assignments(duckdb: DuckDBResource) -> dg.MaterializeResult:
     with duckdb.get_connection() as conn:
+        conn.execute("create schema if not exists geography")
+        conn.execute(f"create table if not exists {STATE_TABLE} (inputs varchar, high_water timestamptz)")
+        inputs = conn.execute(ASSIGNMENT_INPUTS_SQL).fetchone()[0]
+        state = conn.execute(f"select inputs, high_water from {STATE_TABLE}").fetchone()
+        exists = conn.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'geography' and table_name = 'point_assignments'"
+        ).fetchone()[0]
+        incremental = bool(exists) and state is not None and state[0] == inputs
+        since = state[1] if incremental else NO_LOAD_YET
+        high_water = conn.execute(
+            "select greatest((select max(_loaded_at) from raw.calls_for_service), "
+            "(select max(_loaded_at) from raw.naloxone_administrations))"
+        ).fetchone()[0]
+        query = POINTS_SQL
+        if incremental:
+            query = f"select * from ({POINTS_SQL}) except select latitude, longitude from geography.point_assignments"
+        points = conn.execute(query, [since]).df()
         layers = load_layers(conn)
-        points = conn.execute(POINTS_SQL).df()
         hoods = layers["neighborhood"]
         index, method = hoods.assign(points["latitude"].to_numpy(float), points["longitude"].to_numpy(float))
         points["neighborhood"] = [hoods.names[i] if i >= 0 else None for i in index]
         points["method"] = method
-        conn.execute("create schema if not exists geography")
         conn.register("assigned", points)
-        conn.execute(
-            "create or replace table geography.point_assignments as "
-            "select latitude, longitude, neighborhood, method from assigned"
-        )
+        rows = "select latitude, longitude, neighborhood, method from assigned"
+        if incremental:
+            conn.execute(f"insert into geography.point_assignments {rows}")
+        else:
+            conn.execute(f"create or replace table geography.point_assignments as {rows}")
         conn.unregister("assigned")
+        conn.execute(f"delete from {STATE_TABLE}")
+        conn.execute(f"insert into {STATE_TABLE} values (?, ?)", [inputs, high_water or NO_LOAD_YET])
+        total = conn.execute("select count(*) from geography.point_assignments").fetchone()[0]
     counts = points["method"].value_counts().to_dict()
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": len(points), **{f"points_{k}": int(v) for k, v in counts.items()}}
+        metadata={
+            "dagster/row_count": total,
+            "points_assigned_now": len(points),
+            "reassigned_every_point": not incremental,
+            **{f"points_{k}": int(v) for k, v in counts.items()},
+        }
     )
 
 

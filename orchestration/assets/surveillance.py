@@ -16,9 +16,10 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from orchestration.partitions import WRITER_POOL, daily_partitions, partition_days
+from orchestration.surveillance.daily_scan import DayScan, scan_days, study_period
 from orchestration.surveillance.ears import THRESHOLDS, EarsParameters, ears
 from orchestration.surveillance.policy import POLICY
-from orchestration.surveillance.scan import ScanParameters, SpaceTimePermutationScan
+from orchestration.surveillance.scan import ScanParameters
 from orchestration.surveillance.tables import ALERTS, CLUSTER_LOCATIONS, CLUSTERS, SURVEILLANCE_TABLES, OutputTable
 from orchestration.warehouse import transaction
 
@@ -42,11 +43,17 @@ class SurveillanceConfig(dg.Config):
     spike_p: float = Field(default=POLICY.spike_p, description="p-value below which a cluster is a spike")
     report_p: float = Field(default=POLICY.report_p, description="clusters with p at or below this are reported")
     seed: int = Field(default=_SCAN.seed, description="Monte Carlo seed")
+    processes: int = Field(
+        default=2, description="worker processes scanning the days of a backfill (days are independent); 1 = none"
+    )
     ears_min_sd: float = Field(default=_EARS.min_sd, description="floor of the EARS baseline standard deviation")
     ears_min_count: int = Field(default=_EARS.min_count, description="fewest events on a day for an EARS alert")
 
     def scan_parameters(self) -> ScanParameters:
         return ScanParameters.from_attributes(self)
+
+    def day_scan(self) -> DayScan:
+        return DayScan(self.study_days, self.report_p, self.spike_p, self.scan_parameters())
 
 
 def replace_day(conn, day: date, results: dict[str, pd.DataFrame]) -> None:
@@ -67,62 +74,17 @@ def replace_day(conn, day: date, results: dict[str, pd.DataFrame]) -> None:
                     conn.unregister("incoming")
 
 
-def scan_day(conn, day: date, config: SurveillanceConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Clusters (outreach columns) and their case locations for the study period ending on `day`."""
-    start = day - timedelta(days=config.study_days - 1)
-    cases = conn.execute(
+def study_cases(conn, first: date, last: date, study_days: int) -> pd.DataFrame:
+    """Non-fatal overdoses of every study period ending first..last (restricted: kept in memory)."""
+    start, _ = study_period(first, study_days)
+    return conn.execute(
         """
-        select round(f.latitude, 4) as lat, round(f.longitude, 4) as lon,
-            date_diff('day', ?::date, f.incident_date) as study_day, g.csa, g.neighborhood
+        select round(f.latitude, 4) as lat, round(f.longitude, 4) as lon, f.incident_date, g.csa, g.neighborhood
         from restricted.fct_naloxone_administrations f join marts.dim_geography g using (geography_key)
-        where f.is_nonfatal_overdose and f.incident_date between ? and ?""",
-        [start, start, day],
+        where f.is_nonfatal_overdose and f.incident_date between ? and ?
+        order by f.incident_date, lat, lon  -- the scan's arrays, and so its Monte Carlo, in a fixed order""",
+        [start, last],
     ).df()
-    if cases.empty:
-        return pd.DataFrame(), pd.DataFrame()
-    cases["location"] = cases["lat"].map("{:.4f}".format) + "," + cases["lon"].map("{:.4f}".format)
-    locations = cases.drop_duplicates("location").reset_index(drop=True)
-    index = {loc: i for i, loc in enumerate(locations["location"])}
-    params = config.scan_parameters()
-    result = SpaceTimePermutationScan(
-        list(locations["location"]),
-        locations["lat"].to_numpy(float),
-        locations["lon"].to_numpy(float),
-        cases["location"].map(index).to_numpy(),
-        cases["study_day"].to_numpy(),
-        start,
-        day,
-        params,
-    ).run()
-    rows, members = [], []
-    for c in result.clusters:
-        if c.p_value is None or c.p_value > config.report_p:
-            continue
-        inside = cases[cases["location"].isin(c.locations)]
-        rows.append(
-            {
-                "analysis_date": day,
-                "rank": c.rank,
-                "csas": "; ".join(sorted(set(inside["csa"]))),
-                "neighborhoods": "; ".join(sorted(set(inside["neighborhood"]))),
-                "center_latitude": round(c.center_latitude, 3),
-                "center_longitude": round(c.center_longitude, 3),
-                "radius_km": round(c.radius_km, 3),
-                "start_date": c.start,
-                "end_date": c.end,
-                "window_days": (c.end - c.start).days + 1,
-                "locations": len(c.locations),
-                "observed": c.observed,
-                "expected": c.expected,
-                "observed_over_expected": c.relative_risk,
-                "llr": c.llr,
-                "p_value": c.p_value,
-                "recurrence_interval_days": c.recurrence_interval_days,
-                "is_spike": c.p_value < config.spike_p,
-            }
-        )
-        members += [{"analysis_date": day, "rank": c.rank, "location": loc} for loc in c.locations]
-    return pd.DataFrame(rows), pd.DataFrame(members)
 
 
 def follow_clusters(conn, day: date, clusters: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
@@ -238,16 +200,17 @@ def _table_spec(table: OutputTable, group: str) -> dg.AssetSpec:
 def overdose_surveillance(context: dg.AssetExecutionContext, config: SurveillanceConfig, duckdb: DuckDBResource):
     """Prospective space-time permutation scan (SaTScan's method) and EARS C1-C3 for each analysis day."""
     first, last = partition_days(context)
-    day = first
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     with duckdb.get_connection() as conn:
-        while day <= last:  # each analysis day follows its clusters from the day before
-            clusters, members = scan_day(conn, day, config)
+        cases = study_cases(conn, first, last, config.study_days)
+        # the scans run in parallel; following clusters needs the day before, so the days are
+        # written in order as their scans arrive
+        for day, clusters, members in scan_days(cases, days, config.day_scan(), config.processes):
             if len(clusters):
                 clusters = follow_clusters(conn, day, clusters, members)
             alerts = ears_day(conn, day, config)
             replace_day(conn, day, {CLUSTERS.name: clusters, CLUSTER_LOCATIONS.name: members, ALERTS.name: alerts})
             context.log.info(f"{day}: {len(clusters)} cluster(s) reported")
-            day += timedelta(days=1)
         counts = {
             table.name: conn.execute(
                 f"select count(*) from {table.qualified} where analysis_date between ? and ?", [first, last]

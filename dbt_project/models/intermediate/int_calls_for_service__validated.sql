@@ -1,10 +1,54 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_days',
+    on_schema_change='fail',
+    pre_hook={"sql": "{{ plan_validated_calls_days() }}", "transaction": false},
+    post_hook="{{ finish_validated_calls_days() }}",
+) }}
 -- Every staged call with its resolved neighborhood and the reason it cannot enter the fact
 -- table (NULL when it can). The feed's neighborhood name wins when it matches a neighborhood
 -- (its name or alternate name, spelling-insensitively: macro name_key); a call whose name
 -- matches nothing, or that has none, takes the neighborhood its point falls in. Of rows sharing
 -- a record id, the most recently loaded one is kept; the others are duplicates.
-with calls as (
+-- Incremental by day (macros/incremental_days.sql); the boundaries are part of its fingerprint.
+-- not materialized: the ranking below reads only a few of its columns over other days
+with staged as not materialized (
     select * from {{ ref('stg_open_baltimore__calls_for_service') }}
+),
+
+-- read by the fingerprint only (macros/incremental_calls.sql), not by the select
+boundaries as (
+    select * from {{ source('reference', 'boundaries') }}
+),
+
+-- an incremental run rebuilds the pending days only
+calls as (
+    select * from staged
+    {%- if is_incremental() %}
+    where partition_date in {{ pending_days() }}
+    {%- endif %}
+),
+
+-- every copy of the calls' record ids, in any day; ranking needs only their keys, so the other
+-- days' rows are never staged in full (the kept copy is the same as in a full build)
+copies as (
+    select record_id, loaded_at, partition_date, source_row
+    from staged
+    where record_id is not null
+    {%- if is_incremental() %}
+        and record_id in (select record_id from staged where partition_date in {{ pending_days() }})
+    {%- endif %}
+),
+
+copy_ranks as (
+    select
+        partition_date,
+        source_row,
+        loaded_at,
+        row_number() over (
+            partition by record_id order by loaded_at desc, partition_date desc, source_row
+        ) as record_rank
+    from copies
 ),
 
 points as (
@@ -22,13 +66,11 @@ name_matches as (
     join names on {{ name_key('seen.neighborhood') }} = names.name_key
 ),
 
+-- a row is identified by its day, position and load (tested unique)
 ranked as (
-    select
-        *,
-        row_number() over (
-            partition by record_id order by loaded_at desc, partition_date desc, source_row
-        ) as record_rank
+    select calls.*, copy_ranks.record_rank
     from calls
+    left join copy_ranks using (partition_date, source_row, loaded_at)
 )
 
 select

@@ -1,7 +1,19 @@
--- One row per 911 call that passed validation, keyed to every dimension.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_days',
+    on_schema_change='fail',
+    pre_hook={"sql": "{{ plan_fct_calls_days() }}", "transaction": false},
+    post_hook="{{ finish_fct_calls_days() }}",
+) }}
+-- One row per 911 call that passed validation, keyed to every dimension. Incremental by day
+-- (macros/incremental_days.sql): the days the validated calls rebuilt, and every day when the
+-- description keys or the neighborhoods change (the spellings seed is in its fingerprint).
 with calls as (
     select * from {{ ref('int_calls_for_service__validated') }}
     where quarantine_reason is null
+    {%- if is_incremental() %}
+        and partition_date in {{ pending_days() }}
+    {%- endif %}
 ),
 
 call_types as (
@@ -10,6 +22,11 @@ call_types as (
 
 geography as (
     select * from {{ ref('dim_geography') }}
+),
+
+-- read by the fingerprint only (macros/incremental_calls.sql), not by the select
+spellings as (
+    select * from {{ ref('call_description_spellings') }}
 )
 
 select

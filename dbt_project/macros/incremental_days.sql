@@ -1,0 +1,124 @@
+{#- Models that grow with time are incremental by local day (`partition_date`).
+
+A run rebuilds the days in the model's day ledger, `incremental_state."<schema>__<model>__days"`
+(schema incremental_state: bookkeeping, never published). The pre-hook `plan_rebuild_days`
+marks days `pending`; the model selects only those days; the strategy `replace_days` deletes
+them from the table and inserts the new rows (a pending day with no rows left is emptied); the
+post-hook `finish_rebuild_days` marks them `rebuilt` and records the state. A failed build
+leaves its days pending, so the next run rebuilds them too.
+
+Pending days are:
+- every day, when the table is new or rebuilt with --full-refresh, or when the fingerprint of
+  what the rows are derived from besides the input's rows (reference tables, seeds, the model's
+  own SQL) differs from the last successful build's: a new spellings seed changes every key;
+- the partition window of the run, passed by Dagster as vars partition_start / partition_end;
+- days holding input rows loaded after the last successful build (`loaded_at` above its high
+  water mark): a load outside a run, or a run whose dbt build failed;
+- days the table has and the input no longer has (an emptied day);
+- the days the upstream incremental model (`upstream`) rebuilt in this run;
+- days reached by `expand_sql` from the pending days (rows sharing a record id).
+
+Tests that can only fail on rebuilt rows are scoped to the rebuilt days with a `where` config
+naming the ledger literally (dbt allows no macro there); tests across days (unique ids, raw =
+fact + quarantine) stay on the whole table.
+-#}
+
+{% macro incremental_state_schema() -%}incremental_state{%- endmacro %}
+
+{% macro rebuild_days_relation(relation) -%}
+    {{ incremental_state_schema() }}."{{ relation.schema }}__{{ relation.identifier }}__days"
+{%- endmacro %}
+
+{% macro rebuild_state_relation(relation) -%}
+    {{ incremental_state_schema() }}."{{ relation.schema }}__{{ relation.identifier }}__state"
+{%- endmacro %}
+
+{#- The pending days, as a subquery for the model's filter. -#}
+{% macro pending_days(relation=this) -%}
+    (select day from {{ rebuild_days_relation(relation) }} where status = 'pending')
+{%- endmacro %}
+
+{#- The days the model rebuilt in its last successful build (for downstream models and tests). -#}
+{% macro rebuilt_days(relation) -%}
+    (select day from {{ rebuild_days_relation(relation) }} where status = 'rebuilt')
+{%- endmacro %}
+
+{#- One md5 over `texts` (strings: SQL text, var values) and the rows of `queries` (each a
+    select; rows are ordered, so the order the database returns them in does not matter). -#}
+{% macro inputs_fingerprint(texts=[], queries=[]) -%}
+    md5(concat_ws('|',
+        '{{ local_md5(texts | join("|")) }}'
+        {%- for q in queries %},
+        (select coalesce(md5(string_agg(cast(t as varchar), ';' order by cast(t as varchar))), '')
+         from ({{ q }}) as t)
+        {%- endfor %}
+    ))
+{%- endmacro %}
+
+{#- The partition window vars as a select of days (nothing when they are not given). -#}
+{% macro window_days() -%}
+    {%- set start = var('partition_start', none) -%}
+    {%- set end = var('partition_end', start) -%}
+    {%- if start -%}
+    select cast(unnest(generate_series(date '{{ start }}', date '{{ end }}', interval 1 day)) as date) as day
+    {%- else -%}
+    select cast(null as date) as day where false
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro plan_rebuild_days(input, fingerprint, upstream=none, expand_sql=none, loaded_at='loaded_at') -%}
+    {%- set days = rebuild_days_relation(this) -%}
+    {%- set state = rebuild_state_relation(this) -%}
+    create schema if not exists {{ incremental_state_schema() }};
+    create table if not exists {{ days }} (day date, status varchar);
+    create table if not exists {{ state }} (fingerprint varchar, high_water timestamptz, built_at timestamptz);
+    {% if not is_incremental() %}
+    delete from {{ days }};
+    insert into {{ days }} select distinct partition_date, 'pending' from {{ input }};
+    {% else %}
+    insert into {{ days }}
+    select day, 'pending' from (
+        {{ window_days() }}
+        union
+        select distinct partition_date from {{ input }}
+        where {{ loaded_at }} > coalesce((select max(high_water) from {{ state }}), timestamptz '1900-01-01')
+        union
+        (select distinct partition_date from {{ this }} except select distinct partition_date from {{ input }})
+        {%- if upstream is not none %}
+        union
+        select day from {{ rebuilt_days(upstream) }}
+        {%- endif %}
+        union
+        select distinct partition_date from {{ input }}
+        where (select max(fingerprint) from {{ state }}) is distinct from {{ fingerprint }}
+        union
+        select distinct partition_date from {{ this }}
+        where (select max(fingerprint) from {{ state }}) is distinct from {{ fingerprint }}
+    ) as planned
+    where day is not null and day not in {{ pending_days() }};
+    {% if expand_sql is not none %}
+    insert into {{ days }}
+    select distinct day, 'pending' from ({{ expand_sql }}) as expanded
+    where day is not null and day not in {{ pending_days() }};
+    {% endif %}
+    {% endif %}
+{%- endmacro %}
+
+{% macro finish_rebuild_days(input, fingerprint, loaded_at='loaded_at') -%}
+    {%- set days = rebuild_days_relation(this) -%}
+    {%- set state = rebuild_state_relation(this) -%}
+    delete from {{ days }} where status = 'rebuilt';
+    update {{ days }} set status = 'rebuilt' where status = 'pending';
+    delete from {{ state }};
+    insert into {{ state }}
+    select {{ fingerprint }}, (select max({{ loaded_at }}) from {{ input }}), now();
+{%- endmacro %}
+
+{#- Strategy `replace_days`: delete the pending days, insert the rebuilt rows. -#}
+{% macro get_incremental_replace_days_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    delete from {{ target }} where partition_date in {{ pending_days(target) }};
+    insert into {{ target }} ({{ columns }}) select {{ columns }} from {{ arg_dict['temp_relation'] }};
+{%- endmacro %}
+

@@ -1,0 +1,266 @@
+"""Incremental call models (macros/incremental_days.sql): a run rebuilds only the days that changed,
+and the result equals a full rebuild, whatever happened to raw in between.
+
+The expected tables come from dbt's --full-refresh over the same raw rows: a plain select over
+every row, with none of the bookkeeping under test.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from orchestration import settings
+from orchestration.assets.dbt import build_args, partition_window
+from tests.conftest import TEST_END, TEST_START, run_in_location
+
+MODELS = {
+    "int_calls_for_service__validated": "intermediate",
+    "fct_calls_for_service": "marts",
+}
+SELECT = ["int_calls_for_service__validated", "fct_calls_for_service"]
+
+
+def dbt(database: Path, target: Path, *args: str) -> None:
+    """Run dbt on `database` (its own target folder, so the session's manifest is left alone)."""
+    done = subprocess.run(
+        [settings.dbt_executable(), *args, "--profiles-dir", ".", "--target-path", str(target)],
+        cwd=settings.DBT_PROJECT_DIR,
+        env={**os.environ, "WAREHOUSE_DB": str(database)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+def rebuilt(conn, model: str) -> set[date]:
+    schema = MODELS[model]
+    return {
+        d
+        for (d,) in conn.execute(
+            f"select day from incremental_state.\"{schema}__{model}__days\" where status = 'rebuilt'"
+        ).fetchall()
+    }
+
+
+def differences(path: Path, other: Path, model: str) -> int:
+    """Rows in one database's table and not in the other's, both ways (as multisets)."""
+    relation = f"{MODELS[model]}.{model}"
+    with duckdb.connect(str(path)) as conn:
+        conn.execute(f"attach '{other}' as other (read_only)")
+        return conn.execute(
+            f"""select (select count(*) from (select * from {relation} except all select * from other.{relation}))
+                     + (select count(*) from (select * from other.{relation} except all select * from {relation}))"""
+        ).fetchone()[0]
+
+
+def test_partition_window_comes_from_the_run_tags():
+    assert partition_window({"dagster/partition": "2024-03-05"}) == (date(2024, 3, 5), date(2024, 3, 5))
+    assert partition_window(
+        {"dagster/asset_partition_range_start": "2024-03-01", "dagster/asset_partition_range_end": "2024-03-07"}
+    ) == (date(2024, 3, 1), date(2024, 3, 7))
+    assert partition_window({}) is None
+    with pytest.raises(ValueError):
+        partition_window({"dagster/partition": "2024-03-05'; drop table raw.calls_for_service; --"})
+    args = build_args((date(2024, 3, 1), date(2024, 3, 7)), full_refresh=False)
+    assert args[0] == "build" and json.loads(args[args.index("--vars") + 1]) == {
+        "partition_start": "2024-03-01",
+        "partition_end": "2024-03-07",
+    }
+    assert build_args(None, full_refresh=True) == ["build", "--full-refresh"]
+
+
+def test_an_incremental_build_equals_a_full_build_after_reloads_corrections_and_an_emptied_day(
+    warehouse_copy, tmp_path
+):
+    reloaded, sharing, emptied = date(2024, 3, 5), date(2024, 2, 20), date(2024, 3, 1)
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        days_before = conn.execute("select count(distinct _partition_date) from raw.calls_for_service").fetchone()[0]
+        record_id, description = conn.execute(
+            """select call_id, d.description_raw from marts.fct_calls_for_service f
+               join intermediate.int_calls_for_service__validated d on d.record_id = f.call_id
+               where f.partition_date = ? limit 1""",
+            [sharing],
+        ).fetchone()
+        # a late report re-sends the reloaded day: a copy of a record first sent on another day,
+        # ten rows gone, a corrected description
+        conn.execute(
+            """insert into raw.calls_for_service
+               select * replace (cast(? as date) as _partition_date, 999999 as _source_row, now() as _loaded_at)
+               from raw.calls_for_service where _partition_date = ? and cast(recordId as bigint) = ?""",
+            [reloaded, sharing, record_id],
+        )
+        conn.execute(
+            """delete from raw.calls_for_service where _partition_date = ? and _source_row in (
+                   select _source_row from raw.calls_for_service where _partition_date = ? and _source_row < 999999
+                   order by _source_row limit 10)""",
+            [reloaded, reloaded],
+        )
+        conn.execute(
+            """update raw.calls_for_service set description = ?, _loaded_at = now()
+               where _partition_date = ? and _source_row < 999999""",
+            [description, reloaded],
+        )
+        conn.execute("delete from raw.calls_for_service where _partition_date = ?", [emptied])
+    # the window names only the emptied day: the reloaded day is found by its load time, the
+    # sharing day by its record id
+    window = json.dumps({"partition_start": emptied.isoformat(), "partition_end": emptied.isoformat()})
+    dbt(warehouse_copy, tmp_path / "target", "run", "-s", *SELECT, "--vars", window)
+
+    full = tmp_path / "full" / warehouse_copy.name
+    full.parent.mkdir()
+    shutil.copy(warehouse_copy, full)
+    dbt(full, tmp_path / "target", "run", "-s", *SELECT, "--full-refresh")
+    for model in MODELS:
+        assert differences(warehouse_copy, full, model) == 0, model
+
+    with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
+        days = rebuilt(conn, "int_calls_for_service__validated")
+        assert {reloaded, sharing, emptied} <= days
+        assert len(days) < days_before / 2, f"rebuilt {len(days)} of {days_before} days"
+        assert rebuilt(conn, "fct_calls_for_service") == days
+        copies = dict(
+            conn.execute(
+                """select partition_date, quarantine_reason from intermediate.int_calls_for_service__validated
+                   where record_id = ?""",
+                [record_id],
+            ).fetchall()
+        )
+        # the newer copy wins, in the day that was not in the window too
+        assert copies == {reloaded: None, sharing: "duplicate_record_id"}
+        assert conn.execute(
+            "select count(*) from marts.fct_calls_for_service where partition_date = ?", [emptied]
+        ).fetchone() == (0,)
+
+
+def test_a_run_without_changes_rebuilds_no_day_and_a_new_reference_rebuilds_every_day(warehouse_copy, tmp_path):
+    dbt(warehouse_copy, tmp_path / "target", "run", "-s", *SELECT)
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        assert rebuilt(conn, "int_calls_for_service__validated") == set()
+        assert rebuilt(conn, "fct_calls_for_service") == set()
+        # a neighborhood's name key now points elsewhere: every call's resolution may change
+        conn.execute(
+            """update intermediate.int_reference__neighborhood_names set neighborhood_normalized = 'UNKNOWN PLACE'
+               where name_key = (select min(name_key) from intermediate.int_reference__neighborhood_names)"""
+        )
+        days = conn.execute("select count(distinct _partition_date) from raw.calls_for_service").fetchone()[0]
+    dbt(warehouse_copy, tmp_path / "target", "run", "-s", *SELECT)
+    with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
+        assert len(rebuilt(conn, "int_calls_for_service__validated")) == days
+
+
+def test_a_daily_run_passes_its_day_to_dbt_and_rebuilds_that_day(warehouse_copy):
+    from orchestration.assets.dbt import warehouse_dbt_models
+
+    day = date(2024, 3, 10)  # the DST change
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = run_in_location(list(warehouse_dbt_models.keys), instance, partition_key=day.isoformat())
+    assert result.success
+    with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
+        days = rebuilt(conn, "fct_calls_for_service")
+        assert day in days and len(days) < (TEST_END - TEST_START).days / 2
+        raw, fact, quarantined = conn.execute(
+            """select (select count(*) from raw.calls_for_service where _partition_date = $1),
+                      (select count(*) from marts.fct_calls_for_service where partition_date = $1),
+                      (select count(*) from quarantine.calls_for_service where partition_date = $1)""",
+            [day],
+        ).fetchone()
+        assert raw == fact + quarantined > 0
+
+
+def _parquet_file(folder: Path, table: str, year: int) -> Path:
+    return folder / "parquet" / table / f"year={year}" / "data.parquet"
+
+
+def test_a_publication_rewrites_only_changed_days_and_links_unchanged_years(warehouse_copy, session_instance):
+    """Publishing again after a change of one day: the serving tables equal the working ones, the
+    fact's other year keeps its Parquet file (a hard link, same inode), its changed year is new."""
+    from orchestration.assets.publish import PUBLICATION_KEY, ServingLayout
+
+    layout = ServingLayout(settings.serving_path())
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        # a second year: a day of 2023, copied from a day of the range with new ids
+        conn.execute(
+            """insert into marts.fct_calls_for_service select * replace (call_id + 800000000 as call_id,
+                   partition_date - interval 366 day as partition_date)
+               from marts.fct_calls_for_service where partition_date = date '2024-03-01'"""
+        )
+    assert run_in_location([PUBLICATION_KEY], session_instance).success
+    first = layout.current_folder()
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        conn.execute(
+            """delete from marts.fct_calls_for_service where call_id in (select call_id
+                   from marts.fct_calls_for_service where partition_date = date '2024-03-05' limit 5)"""
+        )
+        marts = conn.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
+        tables = [t for (t,) in marts]
+    result = run_in_location([PUBLICATION_KEY], session_instance)
+    assert result.success
+    second = layout.current_folder()
+    assert second != first
+    [materialization] = result.get_asset_materialization_events()
+    change = materialization.materialization.metadata["changes"].value["fct_calls_for_service"]
+    assert change == {"by_day": True, "days_rewritten": 1, "years": [2024]}
+
+    fact = "fct_calls_for_service"
+    assert os.stat(_parquet_file(second, fact, 2023)).st_ino == os.stat(_parquet_file(first, fact, 2023)).st_ino
+    assert os.stat(_parquet_file(second, fact, 2024)).st_ino != os.stat(_parquet_file(first, fact, 2024)).st_ino
+    with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
+        conn.execute(f"attach '{second / warehouse_copy.name}' as pub (read_only)")
+        for table in tables:
+            relation = f"marts.{table}"
+            assert conn.execute(
+                f"""select (select count(*) from (select * from {relation} except all select * from pub.{relation}))
+                         + (select count(*) from (select * from pub.{relation} except all select * from {relation}))"""
+            ).fetchone() == (0,), table
+        files = str(second / "parquet" / fact / "*" / "*.parquet")
+        assert conn.execute(
+            f"""select count(*) from (select * exclude (year) from read_parquet('{files}', hive_partitioning = true)
+                except all select * from marts.{fact})"""
+        ).fetchone() == (0,)
+        assert (
+            conn.execute(f"select count(*) from read_parquet('{files}')").fetchone()
+            == conn.execute(f"select count(*) from marts.{fact}").fetchone()
+        )
+
+
+def test_point_assignments_add_new_points_and_reassign_all_when_the_polygons_change(warehouse_copy, session_instance):
+    from orchestration.assets.reference import point_assignments
+    from orchestration.definitions import defs
+
+    def assign() -> dict:
+        result = dg.materialize([point_assignments], resources=defs.resources, instance=session_instance)
+        [event] = result.get_asset_materialization_events()
+        return {k: v.value for k, v in event.materialization.metadata.items()}
+
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        # a new call with no neighborhood name, at a point no call had
+        conn.execute(
+            """insert into raw.calls_for_service select * replace (
+                   null as Neighborhood, 39.301234 as latitude, -76.612345 as longitude,
+                   _source_row + 7000000 as _source_row, now() as _loaded_at)
+               from raw.calls_for_service where _partition_date = date '2024-03-06' limit 1"""
+        )
+    added = assign()
+    assert added["points_assigned_now"] == 1 and added["reassigned_every_point"] is False
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        incremental = set(conn.execute("select * from geography.point_assignments").fetchall())
+        # the polygons changed (a re-delivered boundary file): every point is assigned again
+        conn.execute(
+            """update raw.boundaries set geometry_wkt = geometry_wkt || ' '
+               where layer = 'neighborhood' and name = (select min(name) from raw.boundaries
+                                                       where layer = 'neighborhood')"""
+        )
+    again = assign()
+    assert again["reassigned_every_point"] is True
+    with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
+        assert set(conn.execute("select * from geography.point_assignments").fetchall()) == incremental
+        assert again["points_assigned_now"] == len(incremental)
+        assert (39.301234, -76.612345) in {(lat, lon) for lat, lon, _, _ in incremental}
