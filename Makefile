@@ -23,6 +23,7 @@ install: $(STAMP)
 $(DAGSTER_HOME)/dagster.yaml: Makefile
 	mkdir -p $(DAGSTER_HOME)
 	printf 'telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\nrun_retries:\n  enabled: true\n  max_retries: 0\n' > $(DAGSTER_HOME)/dagster.yaml
+	printf 'event_log_storage:\n  module: orchestration.event_storage\n  class: BatchingSqliteEventLogStorage\n  config:\n    base_dir: $(DAGSTER_HOME)/history/runs\n' >> $(DAGSTER_HOME)/dagster.yaml
 
 manifest: install
 	cd dbt_project && ../$(BIN)/dbt parse --profiles-dir . --quiet

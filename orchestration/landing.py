@@ -13,12 +13,15 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 
@@ -63,13 +66,24 @@ def landing_dir(warehouse: Path, table: str) -> Path:
     return warehouse.parent / "landing" / table
 
 
+def _as_arrow(chunk: pd.DataFrame | pa.Table) -> pa.Table:
+    return chunk if isinstance(chunk, pa.Table) else pa.Table.from_pandas(chunk, preserve_index=False)
+
+
 def land_chunks(
-    warehouse: Path, table: str, chunks: Iterable[pd.DataFrame], start: date, end: date, source: str, origin: str
+    warehouse: Path,
+    table: str,
+    chunks: Iterable[pd.DataFrame | pa.Table],
+    start: date,
+    end: date,
+    source: str,
+    origin: str,
 ) -> tuple[Path, int]:
     """Write the window's rows chunk by chunk into one Parquet file, so memory holds one chunk.
 
-    Each row gets `_source_row`, its position in the window; the sidecar counts rows per day.
-    Returns the file and the number of rows.
+    A chunk is a pandas frame or an Arrow table with a `_partition_date` column. Each row gets
+    `_source_row`, its position in the window; the sidecar counts rows per day. Returns the file
+    and the number of rows.
     """
     folder = landing_dir(warehouse, table)
     folder.mkdir(parents=True, exist_ok=True)
@@ -78,28 +92,38 @@ def land_chunks(
     per_day: Counter[str] = Counter()
     rows = 0
     writer: pq.ParquetWriter | None = None
-    empty: pd.DataFrame | None = None  # an empty chunk's columns, if no chunk has rows
-    try:
-        for chunk in chunks:
-            if not len(chunk):
-                empty = chunk.assign(_source_row=pd.Series(dtype="int64"))
-                continue
-            chunk = chunk.assign(_source_row=range(rows + 1, rows + len(chunk) + 1))
-            arrow = pa.Table.from_pandas(chunk, preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(temp, arrow.schema)
-            else:
-                arrow = arrow.cast(writer.schema)
-            writer.write_table(arrow)
-            rows += len(chunk)
-            per_day.update(pd.to_datetime(chunk["_partition_date"]).dt.date.astype(str).value_counts().to_dict())
-    finally:
-        if writer is not None:
-            writer.close()
+    empty: pa.Table | None = None  # an empty chunk's columns, if no chunk has rows
+    # Arrow writes without the GIL: one chunk is written on a thread while the next is made, so
+    # generation and compression share the two cores; at most two chunks are in memory
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        writing: Future | None = None
+        try:
+            for chunk in chunks:
+                arrow = _as_arrow(chunk)
+                if not arrow.num_rows:
+                    empty = arrow.append_column("_source_row", pa.array([], pa.int64()))
+                    continue
+                arrow = arrow.append_column("_source_row", pa.array(np.arange(rows + 1, rows + arrow.num_rows + 1)))
+                if writer is None:
+                    writer = pq.ParquetWriter(temp, arrow.schema)
+                else:
+                    arrow = arrow.cast(writer.schema)
+                if writing is not None:
+                    writing.result()
+                writing = pool.submit(writer.write_table, arrow)
+                rows += arrow.num_rows
+                counts = pc.value_counts(pc.cast(arrow["_partition_date"], pa.date32()))
+                days, n = counts.field("values").to_pylist(), counts.field("counts").to_pylist()
+                per_day.update({str(d): c for d, c in zip(days, n, strict=True)})
+            if writing is not None:
+                writing.result()
+        finally:
+            if writing is not None:
+                writing.exception()  # never close the file under a write still running
+            if writer is not None:
+                writer.close()
     if writer is None:  # nothing at all: an empty file still says "landed, nothing there"
-        (
-            empty if empty is not None else pd.DataFrame({"_partition_date": pd.Series(dtype="datetime64[ns]")})
-        ).to_parquet(temp, index=False)
+        pq.write_table(empty if empty is not None else pa.table({"_partition_date": pa.array([], pa.date32())}), temp)
     sidecar = {"source": source, "origin": origin, "rows": rows, "rows_per_day": dict(sorted(per_day.items()))}
     path.with_suffix(".json").write_text(json.dumps(sidecar))
     os.replace(temp, path)

@@ -64,7 +64,8 @@ HEALTH_COLUMNS: tuple[str, ...] = (
 )
 
 
-PENDING_SCHEMA = "raw_pending"  # loads waiting for their blocking checks; restricted like raw
+# where loads once waited for their checks (now a load's own transaction): dropped on sight
+LEGACY_PENDING_SCHEMA = "raw_pending"
 
 
 @dataclass(frozen=True)
@@ -92,11 +93,6 @@ class RawTable:
             + self.provenance
             + (("_source", "VARCHAR"), ("_source_row", "BIGINT"), ("_loaded_at", "TIMESTAMPTZ"))
         )
-
-    @property
-    def pending(self) -> str:
-        """Where a load waits for its blocking checks (write-audit-publish of raw)."""
-        return f"{PENDING_SCHEMA}.{self.name}"
 
     def ddl(self, qualified: str | None = None, extra: tuple[tuple[str, str], ...] = ()) -> str:
         cols = [f'"{c}" {t}' for c, t in self.all_columns() + extra]

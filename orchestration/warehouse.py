@@ -1,15 +1,16 @@
-"""Loading into the working DuckDB: staged loads, then idempotent partition replacement.
+"""Loading into the working DuckDB: idempotent partition replacement, judged before it commits.
 
-A load is first *staged*: its rows go to `raw_pending.<table>` under a load id, where the
-blocking checks judge exactly those rows. Only a passing load is *committed*: one transaction
-deletes the days it covers from `raw.<table>` and moves its rows in, so re-materializing a
-partition replaces it (never duplicates it), and a failing load (or a failed commit) leaves
-the previous rows untouched. A refused load is discarded from the pending table.
+A load opens one transaction, deletes the days it covers from `raw.<table>` and inserts its
+rows (`replace_rows`). Inside that transaction the load's days hold exactly its rows, so the
+blocking checks judge them there (`load_rows`); only a passing load commits. A failing load,
+a failed commit or a process that dies mid-load rolls back, and the previous rows are untouched;
+nothing of it is visible to any other connection. Re-materializing a partition replaces it,
+never duplicates it. The rows are written once (DuckDB writes a large uncommitted insert
+straight to the file, and a rollback frees it).
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -17,7 +18,7 @@ from datetime import date
 import duckdb
 import pandas as pd
 
-from orchestration.raw_tables import PENDING_SCHEMA, RawTable
+from orchestration.raw_tables import LEGACY_PENDING_SCHEMA, RawTable
 
 
 class LoadError(RuntimeError):
@@ -39,6 +40,8 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
 def ensure_table(conn: duckdb.DuckDBPyConnection, table: RawTable) -> None:
     """Create the table, or add the declared columns an older version of it lacks."""
     conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    # loads were once staged in a schema of their own; what a dead run left there may be PHI
+    conn.execute(f"DROP SCHEMA IF EXISTS {LEGACY_PENDING_SCHEMA} CASCADE")
     conn.execute(table.ddl())
     present = {
         c
@@ -52,19 +55,12 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, table: RawTable) -> None:
             conn.execute(f'ALTER TABLE {table.qualified} ADD COLUMN "{column}" {column_type}')
 
 
-def _insert(
-    conn: duckdb.DuckDBPyConnection,
-    table: RawTable,
-    frame: pd.DataFrame,
-    source: str,
-    into: str | None = None,
-    load_id: str | None = None,
-) -> int:
+def _insert(conn: duckdb.DuckDBPyConnection, table: RawTable, frame: pd.DataFrame, source: str) -> int:
     if "_source_row" not in frame.columns:  # the position in the frame, as loaded
         frame = frame.assign(_source_row=range(1, len(frame) + 1))
     conn.register("incoming_rows", frame)
     try:
-        return _insert_from(conn, table, "incoming_rows", source, into, load_id)
+        return _insert_from(conn, table, "incoming_rows", source)
     finally:
         conn.unregister("incoming_rows")
 
@@ -73,16 +69,9 @@ def _columns_of(conn: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
     return [d[0] for d in conn.execute(f"select * from {relation} limit 0").description]
 
 
-def _insert_from(
-    conn: duckdb.DuckDBPyConnection,
-    table: RawTable,
-    relation: str,
-    source: str,
-    into: str | None = None,
-    load_id: str | None = None,
-) -> int:
-    """Insert a relation's rows (a registered frame, a Parquet file) into `into`, typed as declared;
-    returns how many."""
+def _insert_from(conn: duckdb.DuckDBPyConnection, table: RawTable, relation: str, source: str) -> int:
+    """Insert a relation's rows (a registered frame, a Parquet file) into `raw.<table>`, typed as
+    declared; returns how many."""
     present = set(_columns_of(conn, relation))
     missing = [c for c in table.source_columns if c not in present]
     if missing:
@@ -97,13 +86,8 @@ def _insert_from(
     select.append('"_source_row"' if "_source_row" in present else "row_number() over ()")
     params = [] if "_source" in present else [source]
     target = ", ".join(f'"{c}"' for c, _ in typed) + ', "_source", "_source_row", "_loaded_at"'
-    if load_id is not None:
-        target += ', "_load_id"'
-        params.append(load_id)
     return conn.execute(
-        f"INSERT INTO {into or table.qualified} ({target}) "
-        f"SELECT {', '.join(select)}, now(){', ?' if load_id is not None else ''} FROM {relation}",
-        params,
+        f"INSERT INTO {table.qualified} ({target}) SELECT {', '.join(select)}, now() FROM {relation}", params
     ).fetchone()[0]
 
 
@@ -138,27 +122,30 @@ def _check_window_sql(conn: duckdb.DuckDBPyConnection, table: RawTable, relation
         raise LoadError(f"{table.qualified}: {n} rows fall outside the window {start}..{end}, e.g. {examples}")
 
 
-def pending_rows(table: RawTable, load_id: str) -> str:
-    """SQL relation of the rows a staged load holds (for the checks)."""
-    quoted = load_id.replace("'", "''")
-    return f"(select * exclude (_load_id) from {table.pending} where _load_id = '{quoted}')"
+def load_rows(table: RawTable, start: date, end: date, days: list[date] | None = None) -> str:
+    """SQL relation of `raw.<table>`'s rows in the load's days: inside the load's transaction,
+    exactly the rows it inserted (what the blocking checks judge)."""
+    if days is not None:
+        listed = ", ".join(f"DATE '{d}'" for d in sorted(days)) or "NULL"
+        return f"(select * from {table.qualified} where _partition_date in ({listed}))"
+    return f"(select * from {table.qualified} where _partition_date between DATE '{start}' and DATE '{end}')"
 
 
-def stage(
+def replace_rows(
     conn: duckdb.DuckDBPyConnection,
     table: RawTable,
     rows: pd.DataFrame | str,
-    load_id: str,
     start: date,
     end: date,
     source: str,
     days: list[date] | None = None,
 ) -> int:
-    """Put a load's rows (days [start, end], or only `days` of it) in the pending table under `load_id`.
+    """Inside the caller's transaction, replace days [start, end] (or only `days`) of `raw.<table>`
+    with the incoming rows; returns how many were inserted.
 
     `rows` is a frame, or a SQL relation (a landed Parquet file, read by DuckDB without passing
-    through pandas). Raises `LoadError` (and stages nothing) if a row falls outside the days the
-    load covers. `raw.<table>` is not touched. Returns the number of rows staged.
+    through pandas). Raises `LoadError`, having changed nothing, if a row falls outside the days
+    the load covers.
     """
     if isinstance(rows, str):
         if days is not None:
@@ -167,52 +154,13 @@ def stage(
     else:
         _check_window(table, rows, start, end, days)
     ensure_table(conn, table)
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {PENDING_SCHEMA}")
-    conn.execute(table.ddl(table.pending, (("_load_id", "VARCHAR"),)))
-    with transaction(conn):
-        # one writer at a time (the writer pool): anything else pending was left by a run that
-        # died between staging and commit, and is dropped rather than kept (EMS rows are PHI)
-        conn.execute(f"DELETE FROM {table.pending}")
-        if isinstance(rows, str):
-            staged = _insert_from(conn, table, rows, source, into=table.pending, load_id=load_id)
-        else:
-            staged = _insert(conn, table, rows, source, into=table.pending, load_id=load_id)
-    return staged
-
-
-def commit(
-    conn: duckdb.DuckDBPyConnection,
-    table: RawTable,
-    load_id: str,
-    start: date,
-    end: date,
-    days: list[date] | None = None,
-) -> int:
-    """Replace days [start, end] (or only `days`) of `raw.<table>` with the staged load, in one transaction."""
-    columns = ", ".join(f'"{c}"' for c, _ in table.all_columns())
-    with transaction(conn):
-        if days is None:
-            conn.execute(f'DELETE FROM {table.qualified} WHERE "_partition_date" BETWEEN ? AND ?', [start, end])
-        elif days:
-            conn.execute(
-                f'DELETE FROM {table.qualified} WHERE list_contains(?::DATE[], "_partition_date")', [sorted(days)]
-            )
-        conn.execute(
-            f"INSERT INTO {table.qualified} ({columns}) SELECT {columns} FROM {table.pending} WHERE _load_id = ?",
-            [load_id],
-        )
-        moved = conn.execute(f"DELETE FROM {table.pending} WHERE _load_id = ?", [load_id]).fetchone()[0]
-    return moved
-
-
-def discard(conn: duckdb.DuckDBPyConnection, table: RawTable, load_id: str) -> None:
-    """Drop a refused load from the pending table (raw.<table> was never touched)."""
-    exists = conn.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [PENDING_SCHEMA, table.name],
-    ).fetchone()[0]
-    if exists:
-        conn.execute(f"DELETE FROM {table.pending} WHERE _load_id = ?", [load_id])
+    if days is None:
+        conn.execute(f'DELETE FROM {table.qualified} WHERE "_partition_date" BETWEEN ? AND ?', [start, end])
+    elif days:
+        conn.execute(f'DELETE FROM {table.qualified} WHERE list_contains(?::DATE[], "_partition_date")', [sorted(days)])
+    if isinstance(rows, str):
+        return _insert_from(conn, table, rows, source)
+    return _insert(conn, table, rows, source)
 
 
 def replace_partitions(
@@ -224,14 +172,9 @@ def replace_partitions(
     source: str,
     days: list[date] | None = None,
 ) -> int:
-    """Stage and commit at once, without checks in between (reference loads, tests, tools)."""
-    load_id = f"direct-{uuid.uuid4().hex}"
-    try:
-        stage(conn, table, frame, load_id, start, end, source, days)
-        return commit(conn, table, load_id, start, end, days)
-    except BaseException:
-        discard(conn, table, load_id)
-        raise
+    """Replace days at once, without checks in between (reference loads, tests, tools)."""
+    with transaction(conn):
+        return replace_rows(conn, table, frame, start, end, source, days)
 
 
 def replace_table(conn: duckdb.DuckDBPyConnection, table: RawTable, frame: pd.DataFrame, source: str) -> int:

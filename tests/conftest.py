@@ -90,3 +90,19 @@ def arcgis_server():
     yield server
     server.clear()
     server.stop()
+
+
+def patch_demo_calls(monkeypatch, make_frame) -> None:
+    """Make the landing asset land `make_frame(start, end, seed)`, a (damaged) demo frame in
+    `CALL_COLUMNS`, instead of the generator's own Arrow chunks."""
+    import pyarrow as pa
+
+    import orchestration.demo.calls as demo_calls
+    from orchestration.sql_rules import local_day_of_epoch_ms
+
+    def table(start, end, seed):
+        frame = make_frame(start, end, seed)
+        days = local_day_of_epoch_ms(frame["callDateTime"]) if len(frame) else frame["callDateTime"]
+        return pa.Table.from_pandas(frame.assign(_partition_date=days), preserve_index=False)
+
+    monkeypatch.setattr(demo_calls, "generate_call_table", table)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 DAY = date(2024, 3, 12)
 REAL = {"ops": {"raw__naloxone_administrations": {"config": {"source": "real"}}}}
 # where patient-level rows may live (README, "Where patient data lives")
-RESTRICTED_SCHEMAS = {"raw", "raw_pending", "staging", "restricted", "geography"}
+RESTRICTED_SCHEMAS = {"raw", "staging", "restricted", "geography"}
 
 
 def _patients() -> tuple:

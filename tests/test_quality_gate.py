@@ -22,7 +22,7 @@ from orchestration.demo.calls import generate_calls
 from orchestration.raw_tables import CALLS
 from orchestration.sql_rules import local_day_of_epoch_ms
 from orchestration.warehouse import replace_partitions
-from tests.conftest import run_in_location
+from tests.conftest import patch_demo_calls, run_in_location
 
 pytestmark = pytest.mark.slow
 DAY = date(2024, 3, 6)
@@ -200,7 +200,6 @@ def test_a_corrupted_partition_is_quarantined_with_reasons_and_reconciles(wareho
 
 
 def test_a_failing_blocking_check_prevents_publish(warehouse_copy, session_instance, monkeypatch):
-    import orchestration.demo.calls as demo_calls
     from orchestration.run_all import run_range
 
     serving = settings.serving_path()
@@ -211,7 +210,7 @@ def test_a_failing_blocking_check_prevents_publish(warehouse_copy, session_insta
         frame.loc[frame.index[::10], ["latitude", "longitude"]] = [0.0, 0.0]  # 10% impossible points
         return frame
 
-    monkeypatch.setattr(demo_calls, "generate_calls", corrupted)
+    patch_demo_calls(monkeypatch, corrupted)
     result = run_range(DAY, DAY, instance=session_instance)
     assert not result.success
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
@@ -385,6 +384,8 @@ def test_the_makefile_instance_config_limits_the_writer_pool_to_one(tmp_path):
         assert instance.event_log_storage.get_concurrency_info(WRITER_POOL).slot_count in (0, 1)
         # failed EMS intake runs are retried: run retries are on (each run says how many via its tags)
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 0
+        # a range run's partition events are written a batch per transaction
+        assert type(instance.event_log_storage).__name__ == "BatchingSqliteEventLogStorage"
 
 
 def test_ems_duplicates_are_incidents_reported_on_two_days(tmp_path):

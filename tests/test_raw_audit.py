@@ -7,11 +7,11 @@ import dagster as dg
 import duckdb
 import pytest
 
-import orchestration.demo.calls as demo_calls
 from orchestration.assets.raw import landing_calls_for_service, raw_calls_for_service
 from orchestration.demo.calls import generate_calls
 from orchestration.resources import WarehouseDuckDB
 from orchestration.settings import city_extent
+from tests.conftest import patch_demo_calls
 
 DAY = date(2024, 3, 7)  # a Thursday
 
@@ -39,11 +39,6 @@ def _fingerprint(db, day: date = DAY) -> tuple[int, int]:
         ).fetchone()
 
 
-def _pending(db) -> int:
-    with duckdb.connect(str(db), read_only=True) as conn:
-        return conn.execute("select count(*) from raw_pending.calls_for_service").fetchone()[0]
-
-
 def _failure_text(result: dg.ExecuteInProcessResult) -> str:
     error = result.get_step_failure_events()[0].event_specific_data.error
     return error.message + (error.cause.message if error.cause else "")
@@ -52,10 +47,6 @@ def _failure_text(result: dg.ExecuteInProcessResult) -> str:
 def test_a_load_failing_a_blocking_check_replaces_nothing(tmp_path, monkeypatch):
     db = tmp_path / "w.duckdb"
     assert _materialize(db).success
-    with duckdb.connect(str(db)) as conn:  # rows a run left pending when it died before its commit
-        conn.execute(
-            "insert into raw_pending.calls_for_service select *, 'crashed-run' from raw.calls_for_service limit 5"
-        )
     before = _fingerprint(db)
     assert before[0] > 3000
 
@@ -68,11 +59,12 @@ def test_a_load_failing_a_blocking_check_replaces_nothing(tmp_path, monkeypatch)
         corrupted_rows.append(len(hit))
         return frame
 
-    monkeypatch.setattr(demo_calls, "generate_calls", corrupted)
+    patch_demo_calls(monkeypatch, corrupted)
     result = _materialize(db)
     assert not result.success
     assert _fingerprint(db) == before  # the good rows are still there, untouched
-    assert _pending(db) == 0  # the refused load left nothing behind
+    with duckdb.connect(str(db), read_only=True) as conn:  # the refused load left nothing behind
+        assert conn.execute("select count(*) from raw.calls_for_service").fetchone()[0] == before[0]
     text = _failure_text(result)
     assert "coordinates_inside_baltimore" in text and "nothing was loaded" in text
     [city] = [e for e in result.get_asset_check_evaluations() if e.check_name == "coordinates_inside_baltimore"]
@@ -87,7 +79,7 @@ def test_an_empty_answer_for_a_day_with_rows_is_refused_unless_allowed(tmp_path,
     db = tmp_path / "w.duckdb"
     assert _materialize(db).success
     before = _fingerprint(db)
-    monkeypatch.setattr(demo_calls, "generate_calls", lambda start, end, seed: generate_calls(start, end, seed).head(0))
+    patch_demo_calls(monkeypatch, lambda start, end, seed: generate_calls(start, end, seed).head(0))
     refused = _materialize(db)
     assert not refused.success
     assert "returned no rows for 1 day(s)" in _failure_text(refused)
@@ -103,7 +95,7 @@ def test_a_new_day_with_nothing_where_its_weekday_had_rows_is_refused(tmp_path, 
     first = DAY - timedelta(days=28)
     for offset in range(0, 28, 7):  # four Thursdays of history
         assert _materialize(db, first + timedelta(days=offset)).success
-    monkeypatch.setattr(demo_calls, "generate_calls", lambda start, end, seed: generate_calls(start, end, seed).head(0))
+    patch_demo_calls(monkeypatch, lambda start, end, seed: generate_calls(start, end, seed).head(0))
     refused = _materialize(db)
     assert not refused.success
     assert "the same weekday had a median of" in _failure_text(refused)
@@ -136,7 +128,7 @@ def test_the_city_box_margin_is_what_the_gate_uses(tmp_path, monkeypatch, margin
         frame["longitude"] = min_lon - margin * margin_factor
         return frame
 
-    monkeypatch.setattr(demo_calls, "generate_calls", shifted)
+    patch_demo_calls(monkeypatch, shifted)
     result = _materialize(tmp_path / "w.duckdb")
     assert result.success == (margin_factor < 1)
 
@@ -160,6 +152,6 @@ def test_a_load_reads_what_landed_and_consumes_it_only_when_committed(tmp_path, 
         frame.loc[frame.index[::10], ["latitude", "longitude"]] = [0.0, 0.0]
         return frame
 
-    monkeypatch.setattr(demo_calls, "generate_calls", corrupted)
+    patch_demo_calls(monkeypatch, corrupted)
     assert not _materialize(db).success
     assert landed.exists()  # refused: kept for a person to look at, or for a retry

@@ -6,9 +6,9 @@ from datetime import date, timedelta
 
 import pytest
 
-import orchestration.demo.calls as demo_calls
 from orchestration import settings
 from orchestration.demo.calls import generate_calls
+from tests.conftest import patch_demo_calls
 
 
 def test_a_range_reaching_today_is_one_clear_line(tmp_path):
@@ -42,7 +42,7 @@ def test_a_failed_run_is_summarized_without_a_traceback(tmp_path, monkeypatch, c
         frame.loc[frame.index[::10], ["latitude", "longitude"]] = [0.0, 0.0]
         return frame
 
-    monkeypatch.setattr(demo_calls, "generate_calls", corrupted)
+    patch_demo_calls(monkeypatch, corrupted)
     day = date(2024, 3, 6)
     assert main_run(str(day), str(day)) == 1
     out = capsys.readouterr()

@@ -1,6 +1,7 @@
 """Raw loads replace their window atomically: idempotent, never partial, never outside the window."""
 
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -87,7 +88,7 @@ def test_a_landed_window_streams_in_chunks_and_loads_any_day_of_it(conn, tmp_pat
     that day's rows from it, through DuckDB, numbered as they were landed."""
     from orchestration.demo.calls import iter_calls
     from orchestration.landing import land_chunks, landed
-    from orchestration.warehouse import commit, stage
+    from orchestration.warehouse import replace_rows, transaction
 
     first, last = date(2024, 3, 9), date(2024, 3, 12)
     frames = [f.assign(_partition_date=local_day_of_epoch_ms(f["callDateTime"])) for f in iter_calls(first, last, 3, 2)]
@@ -98,8 +99,8 @@ def test_a_landed_window_streams_in_chunks_and_loads_any_day_of_it(conn, tmp_pat
     window = landed(tmp_path / "w.duckdb", CALLS.name, day, day)
     assert not window.exact and window.days == {day}
     expected = whole[pd.to_datetime(whole["_partition_date"]).dt.date == day]
-    assert stage(conn, CALLS, window.relation, "L", day, day, "demo") == len(expected)
-    commit(conn, CALLS, "L", day, day)
+    with transaction(conn):
+        assert replace_rows(conn, CALLS, window.relation, day, day, "demo") == len(expected)
     loaded = conn.execute(
         'select "recordId", "_source_row" from raw.calls_for_service order by "_source_row"'
     ).fetchall()
@@ -107,19 +108,101 @@ def test_a_landed_window_streams_in_chunks_and_loads_any_day_of_it(conn, tmp_pat
     assert [s for _, s in loaded] == [i + 1 for i in expected.index]  # positions in the landed range
     # a relation holding rows of other days is refused, as a frame would be
     with pytest.raises(LoadError, match="outside the window"):
-        stage(conn, CALLS, f"read_parquet('{path}')", "L2", day, day, "demo")
+        replace_rows(conn, CALLS, f"read_parquet('{path}')", day, day, "demo")
 
 
 def test_an_empty_landed_window_stages_nothing_and_names_no_day(conn, tmp_path):
     """A day the source answered with nothing lands as an empty file with the declared columns:
-    the load sees no days with rows (so the empty-day refusal can judge it) and stages 0 rows."""
+    the load sees no days with rows (so the empty-day refusal can judge it) and inserts 0 rows."""
     from orchestration.demo.calls import generate_calls
     from orchestration.landing import land_chunks, landed
-    from orchestration.warehouse import stage
+    from orchestration.warehouse import replace_rows
 
     day = date(2024, 3, 10)
     empty = generate_calls(day, day, 3).head(0).assign(_partition_date=pd.Series(dtype="datetime64[ns]"))
     _, rows = land_chunks(tmp_path / "w.duckdb", CALLS.name, [empty], day, day, "demo", "test")
     window = landed(tmp_path / "w.duckdb", CALLS.name, day, day)
     assert rows == 0 and window.exact and window.days == set()
-    assert stage(conn, CALLS, window.relation, "L", day, day, "demo") == 0
+    assert replace_rows(conn, CALLS, window.relation, day, day, "demo") == 0
+
+
+def test_a_load_whose_process_dies_before_its_commit_leaves_the_previous_rows(tmp_path):
+    """A load writes straight into raw inside its transaction: a process killed mid-load (after
+    the delete and the insert, before the commit) leaves the committed rows and nothing else."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "w.duckdb"
+    day = date(2024, 5, 1)
+    with duckdb.connect(str(db)) as conn:
+        replace_partitions(conn, CALLS, _calls(day, day), day, day, "demo")
+        before = conn.execute("select count(*), sum(recordId) from raw.calls_for_service").fetchone()
+        conn.execute("create schema raw_pending; create table raw_pending.calls_for_service (x int)")
+    script = f"""
+import os, duckdb
+from datetime import date
+from pathlib import Path
+from orchestration.raw_tables import CALLS
+from orchestration.warehouse import replace_rows
+from tests.test_warehouse_loader import _calls
+conn = duckdb.connect({str(db)!r})
+conn.execute("BEGIN TRANSACTION")
+day = date(2024, 5, 1)
+frame = _calls(day, day).head(10)
+print(replace_rows(conn, CALLS, frame, day, day, "demo"), flush=True)
+os._exit(3)  # dies: no commit, no rollback, no close
+"""
+    root = Path(__file__).resolve().parents[1]
+    died = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root)
+    assert died.returncode == 3 and died.stdout.strip() == "10", died.stderr
+    with duckdb.connect(str(db)) as conn:
+        assert conn.execute("select count(*), sum(recordId) from raw.calls_for_service").fetchone() == before
+        # the schema older versions staged loads in (PHI) is dropped by the next load
+        replace_partitions(conn, CALLS, _calls(day, day), day, day, "demo")
+        schemas = {s for (s,) in conn.execute("select schema_name from information_schema.schemata").fetchall()}
+        assert "raw_pending" not in schemas
+
+
+def test_landed_demo_days_are_the_staging_rules_local_days_across_dst():
+    """The generator names each call's partition itself (the day it drew the call in); staging's
+    rule (local day of callDateTime) must give the same day, on both DST changes too."""
+    from orchestration.demo.calls import iter_call_tables
+
+    for first, last in ((date(2024, 3, 9), date(2024, 3, 11)), (date(2024, 11, 2), date(2024, 11, 4))):
+        table = pd.concat([t.to_pandas() for t in iter_call_tables(first, last, seed=5, chunk_days=2)])
+        by_rule = local_day_of_epoch_ms(table["callDateTime"]).dt.date
+        named = pd.to_datetime(table["_partition_date"]).dt.date
+        assert len(table) > 9000 and (by_rule == named).all()
+        assert set(named) == {first, first + pd.Timedelta(days=1), last}
+
+
+def test_the_window_check_finds_every_row_off_its_day_reading_two_rows_a_day(conn):
+    """The calls' window check evaluates the local-day rule on each day's first and last instant
+    only; rows moved a day off in either direction must still be counted one by one, as the
+    row-by-row scan (no `local_time_order`) counts them."""
+    import dataclasses
+
+    from orchestration.checks.raw_checks import CALLS_SPEC, check_timestamps_in_window
+
+    first, last = date(2024, 3, 9), date(2024, 3, 11)  # spans the spring DST change
+    replace_partitions(conn, CALLS, _calls(first, last), first, last, "demo")
+    day_ms = 86_400_000
+    conn.execute(
+        f"""update raw.calls_for_service set "callDateTime" = "callDateTime" + {day_ms + 3_600_000}
+            where "recordId" in (select "recordId" from raw.calls_for_service where _partition_date = '{first}'
+                                 order by "recordId" limit 3 offset 500)"""
+    )
+    conn.execute(
+        f"""update raw.calls_for_service set "callDateTime" = "callDateTime" - {day_ms}
+            where "recordId" in (select "recordId" from raw.calls_for_service where _partition_date = '{last}'
+                                 order by "recordId" limit 2 offset 900)"""
+    )
+    rows = "(select * from raw.calls_for_service)"
+    fast = check_timestamps_in_window(conn, CALLS_SPEC, rows)
+    slow = check_timestamps_in_window(conn, dataclasses.replace(CALLS_SPEC, local_time_order=None), rows)
+    assert fast.metadata["failing_count"].value == slow.metadata["failing_count"].value == 5
+    assert fast.metadata["rows_checked"].value == slow.metadata["rows_checked"].value == _count(conn)
+    assert sorted(fast.metadata["examples"].value) == sorted(slow.metadata["examples"].value)
+    assert not fast.passed
+    clean = "(select * from raw.calls_for_service where _partition_date = '2024-03-10')"
+    assert check_timestamps_in_window(conn, CALLS_SPEC, clean).metadata["failing_count"].value == 0

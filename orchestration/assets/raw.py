@@ -34,7 +34,7 @@ from orchestration.sources import ems_inbox as ems_reports
 from orchestration.sources.arcgis import ArcGISCallsClient, LayerRegistry
 from orchestration.sources.http import SourceError
 from orchestration.sql_rules import ems_incident_day, local_day_of_epoch_ms
-from orchestration.warehouse import commit, discard, ensure_table, partition_counts, pending_rows, stage
+from orchestration.warehouse import ensure_table, load_rows, partition_counts, replace_rows, transaction
 
 
 class CallsConfig(SourceConfig):
@@ -193,8 +193,9 @@ def load_audited(
     origin: str,
     metadata: dict | None = None,
 ) -> Iterator:
-    """Stage the load (a frame, or a landed Parquet window DuckDB reads itself), run the blocking
-    checks on exactly its rows, and commit only if all pass.
+    """Replace the load's days with its rows (a frame, or a landed Parquet window DuckDB reads
+    itself) in one transaction, run the blocking checks on exactly those rows, and commit only if
+    all pass.
 
     Yields the check results and the materialization; raises `dg.Failure` (having changed nothing
     in `raw`) when a blocking check fails or the load would empty days that had rows.
@@ -210,29 +211,27 @@ def load_audited(
             + "; ".join(emptied[:3]),
             metadata={"empty_days": dg.MetadataValue.json(emptied[:31])},
         )
-    load_id = f"{context.run.run_id}:{table.name}"
-    staged = stage(
-        conn, table, rows.relation if isinstance(rows, landing.Landed) else rows, load_id, start, end, source, days
-    )
-    results = audit_staged(conn, spec, pending_rows(table, load_id))
-    yield from results
-    failed = [r for r in results if not r.passed]
-    if failed:
-        discard(conn, table, load_id)
-        raise dg.Failure(
-            f"{table.qualified}: blocking check(s) {[r.check_name for r in failed]} failed on the {staged:,} rows "
-            f"from {origin}; nothing was loaded and the previous rows are kept",
-            metadata={
-                r.check_name: dg.MetadataValue.json(
-                    {
-                        "failing_count": r.metadata["failing_count"].value,
-                        "examples": r.metadata["examples"].value if "examples" in r.metadata else [],
-                    }
-                )
-                for r in failed
-            },
-        )
-    loaded = commit(conn, table, load_id, start, end, days)
+    # one transaction: the load's days are replaced, judged, and kept only if every blocking check passes
+    with transaction(conn):
+        rows_in = rows.relation if isinstance(rows, landing.Landed) else rows
+        loaded = replace_rows(conn, table, rows_in, start, end, source, days)
+        results = audit_staged(conn, spec, load_rows(table, start, end, days))
+        yield from results
+        failed = [r for r in results if not r.passed]
+        if failed:  # raising rolls the load back
+            raise dg.Failure(
+                f"{table.qualified}: blocking check(s) {[r.check_name for r in failed]} failed on the {loaded:,} rows "
+                f"from {origin}; nothing was loaded and the previous rows are kept",
+                metadata={
+                    r.check_name: dg.MetadataValue.json(
+                        {
+                            "failing_count": r.metadata["failing_count"].value,
+                            "examples": r.metadata["examples"].value if "examples" in r.metadata else [],
+                        }
+                    )
+                    for r in failed
+                },
+            )
     yield from audit_loaded(conn, spec, start, end)
     per_day = partition_counts(conn, table, start, end)
     n_days = (end - start).days + 1
@@ -270,14 +269,11 @@ def landing_calls_for_service(
     start, end = partition_days(context)
     source = resolve_source("calls", config)
     if source == "demo":
-        from orchestration.demo.calls import iter_calls
+        from orchestration.demo.calls import iter_call_tables
 
-        def chunks() -> Iterator[pd.DataFrame]:
-            for frame in iter_calls(start, end, settings.demo_seed()):
-                yield frame.assign(_partition_date=local_day_of_epoch_ms(frame["callDateTime"]))
-
+        chunks = iter_call_tables(start, end, settings.demo_seed())  # Arrow tables with _partition_date
         origin = "the demo generator"
-        path, rows = landing.land_chunks(Path(duckdb.database), CALLS.name, chunks(), start, end, source, origin)
+        path, rows = landing.land_chunks(Path(duckdb.database), CALLS.name, chunks, start, end, source, origin)
         context.log.info(f"generated {rows:,} demo calls for {start}..{end}")
     else:
         frame, layers = fetch_real_calls(context, config, start, end)

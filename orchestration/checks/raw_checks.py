@@ -1,9 +1,10 @@
 """Checks on a raw load: blocking ones judge the staged rows before they replace anything.
 
-A raw asset stages its rows in `raw_pending.<table>` (see `orchestration.warehouse`), runs the
-blocking checks (schema, timestamps in the window, coordinates in the city, key null rates) on
-exactly those rows, and commits them only if all pass; then the warning checks (duplicates
-across the table, volume against the weekday median, freshness) judge the run's own days in
+A raw asset replaces its days of `raw.<table>` inside one transaction (see
+`orchestration.warehouse`), runs the blocking checks (schema, timestamps in the window,
+coordinates in the city, key null rates) on exactly those rows, and commits only if all pass;
+then the warning checks (duplicates across the table, volume against the weekday median,
+freshness) judge the run's own days in
 `raw.<table>`, never "the newest load" (two runs can interleave). Each result carries the
 failing count, examples and the threshold. Examples name rows by `spec.example_columns`: for the
 EMS feed that is (source file, row number) only, so no patient value reaches run history.
@@ -28,6 +29,8 @@ class RawCheckSpec:
     local_time: str  # SQL: local wall-clock TIMESTAMP of the event (NULL when unparseable)
     latitude: str
     longitude: str
+    # a column `local_time` never decreases in (epoch instants); lets the window check read two rows a day
+    local_time_order: str | None = None
     # SQL columns that identify a row in examples (never patient values)
     example_columns: tuple[str, ...] = ()
     # a duplicate: rows sharing `duplicate_key` for which `duplicate_when` (an aggregate) holds
@@ -56,6 +59,7 @@ CALLS_SPEC = RawCheckSpec(
     table=CALLS,
     key='"recordId"',
     local_time=sql_rules.call_local_time('"callDateTime"'),
+    local_time_order='"callDateTime"',
     latitude=sql_rules.coordinate('"latitude"'),
     longitude=sql_rules.coordinate('"longitude"'),
     example_columns=('"recordId"', "_source_row"),
@@ -112,14 +116,18 @@ def check_schema(conn, spec: RawCheckSpec, rows: str) -> dg.AssetCheckResult:
     )
     missing = [c for c, _ in spec.table.columns if c not in actual]
     retyped = [f"{c}: {actual[c]} (declared {t})" for c, t in spec.table.columns if c in actual and actual[c] != t]
-    # a field renamed upstream arrives as a declared column that is empty in every row
+    # a field renamed upstream arrives as a declared column that is empty in every row; a column
+    # is filled as soon as one row has a value, so each probe stops at its first hit
     present = [c for c, _ in spec.table.columns if c in actual]
-    total, *filled = conn.execute(
-        "select count(*)"
-        + "".join(f", count({_nullif_blank(f'{chr(34)}{c}{chr(34)}')})" for c in present)
-        + f" from {rows}"
-    ).fetchone()
-    empty = [c for c, n in zip(present, filled, strict=True) if n == 0] if total else []
+    total = conn.execute(f"select count(*) from {rows}").fetchone()[0]
+    empty = [
+        c
+        for c in present
+        if total
+        and not conn.execute(
+            f"select 1 from {rows} where {_nullif_blank(chr(34) + c + chr(34))} is not null limit 1"
+        ).fetchone()
+    ]
     problems = missing + retyped + [f"{c}: empty in all {total} rows (renamed upstream?)" for c in empty]
     return _result(
         "schema_matches_declaration",
@@ -134,10 +142,12 @@ def check_schema(conn, spec: RawCheckSpec, rows: str) -> dg.AssetCheckResult:
 
 
 def _share_outside(
-    conn, name: str, spec: RawCheckSpec, rows_sql: str, outside: str, limit: float, **metadata
+    conn, name: str, spec: RawCheckSpec, rows_sql: str, outside: str, limit: float, total: int | None = None, **metadata
 ) -> dg.AssetCheckResult:
-    """Passes when the rows of `rows_sql` matching `outside` are at most `limit` of them (one scan)."""
-    total, failing = conn.execute(f"select count(*), count(*) filter (where {outside}) from ({rows_sql})").fetchone()
+    """Passes when the rows of `rows_sql` matching `outside` are at most `limit` of them (one scan);
+    `total`, when given, is what the share is taken of (`rows_sql` then holds only suspect rows)."""
+    counted, failing = conn.execute(f"select count(*), count(*) filter (where {outside}) from ({rows_sql})").fetchone()
+    total = counted if total is None else total
     share = failing / total if total else 0.0
     examples = _examples(conn, f"select {spec.examples_sql} from ({rows_sql}) where {outside}")
     return _result(
@@ -156,13 +166,36 @@ def _share_outside(
 
 
 def check_timestamps_in_window(conn, spec: RawCheckSpec, rows: str) -> dg.AssetCheckResult:
+    """Each row's local date is its partition's day.
+
+    Where the local time never decreases in a column (`local_time_order`, epoch instants), a day
+    whose earliest and latest rows fall on it has every row on it: the rule is then evaluated on
+    two rows a day, and row by row only on the days that fail that (ten years: 7,000 evaluations
+    instead of 13 million). The count and examples are the same as a row-by-row scan's.
+    """
+    outside = "_local_time is not null and cast(_local_time as date) <> _partition_date"
+    judged, total = rows, None
+    if spec.local_time_order:
+        order = spec.local_time_order
+        at = {bound: spec.local_time.replace(order, bound) for bound in ("lo", "hi")}  # the rule on one row
+        total, suspect = conn.execute(
+            f"""select coalesce(sum(n), 0)::BIGINT, coalesce(list(day) filter (where not ok), []) from (
+                select _partition_date as day, n,
+                  coalesce(cast({at["lo"]} as date) = _partition_date, true)
+                  and coalesce(cast({at["hi"]} as date) = _partition_date, true) as ok
+                from (select _partition_date, min({order}) as lo, max({order}) as hi, count(*) as n
+                      from {rows} group by 1))"""
+        ).fetchone()
+        days = ", ".join(f"DATE '{d}'" for d in suspect) or "NULL"
+        judged = f"(select * from {rows} where _partition_date in ({days}))"
     return _share_outside(
         conn,
         "timestamps_inside_partition_window",
         spec,
-        f"select *, {spec.local_time} as _local_time from {rows}",
-        "_local_time is not null and cast(_local_time as date) <> _partition_date",
+        f"select *, {spec.local_time} as _local_time from {judged}",
+        outside,
         spec.max_outside_window_share,
+        total=total,
     )
 
 
@@ -246,13 +279,16 @@ def check_duplicate_keys(conn, spec: RawCheckSpec, start: date, end: date) -> dg
     t = spec.table.qualified
     key = spec.duplicate_key or spec.key
     where = f"{key} in (select {key} from {run_rows(spec, start, end)})"
+    # the duplicated keys first (a plain group-by); lists of where their copies are only for those
+    dup_keys = (
+        f"select {key} as key from {t} where {key} is not null and {where} group by 1 having {spec.duplicate_when}"
+    )
+    duplicates = conn.execute(f"select count(*) from ({dup_keys})").fetchone()[0]
     dup_sql = (
         f"select {key} as key, list(concat_ws(':', {spec.examples_sql})) as rows_, "
         f"list(distinct cast(_partition_date as varchar) order by cast(_partition_date as varchar)) as days "
-        f"from {t} where {key} is not null and {where} "
-        f"group by 1 having {spec.duplicate_when}"
+        f"from {t} where {key} in (select key from ({dup_keys}) limit 5) group by 1"
     )
-    duplicates = conn.execute(f"select count(*) from ({dup_sql})").fetchone()[0]
     return _result(
         "no_duplicate_keys",
         spec,
@@ -261,7 +297,9 @@ def check_duplicate_keys(conn, spec: RawCheckSpec, start: date, end: date) -> dg
             "failing_count": duplicates,
             "threshold": 0,
             # where the copies are, not which key (an EMS key is PHI)
-            "examples": dg.MetadataValue.json(_examples(conn, f"select rows_, days from ({dup_sql})")),
+            "examples": dg.MetadataValue.json(
+                _examples(conn, f"select rows_, days from ({dup_sql})") if duplicates else []
+            ),
         },
         warn=True,
     )
@@ -328,7 +366,8 @@ def check_freshness(conn, spec: RawCheckSpec, start: date, end: date) -> dg.Asse
     )
 
 
-# name -> (function, blocking, description). Blocking checks take the staged rows; the others the run's days.
+# name -> (function, blocking, description). Blocking checks take the load's rows inside its
+# transaction; the others the run's days once committed.
 BLOCKING: dict[str, tuple[Callable, str]] = {
     "schema_matches_declaration": (check_schema, "Declared columns present, typed, and not entirely empty."),
     "timestamps_inside_partition_window": (
@@ -359,7 +398,7 @@ def check_specs(spec: RawCheckSpec) -> list[dg.AssetCheckSpec]:
 
 
 def audit_staged(conn, spec: RawCheckSpec, rows: str) -> list[dg.AssetCheckResult]:
-    """The blocking checks on a staged load's rows."""
+    """The blocking checks on a load's rows, before its transaction commits."""
     return [fn(conn, spec, rows) for fn, _ in BLOCKING.values()]
 
 

@@ -7,6 +7,7 @@ injects recurring space-time clusters (see `cluster_for_day`) that surveillance 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 
@@ -85,6 +86,13 @@ def yearly_trend(year: int) -> float:
     return min(1.0, 0.45 * 1.18 ** (year - 2013))
 
 
+@functools.cache
+def _outbreak_neighborhoods() -> tuple[tuple[str, float, float], ...]:
+    """(name, latitude, longitude) of the ten neighborhoods with the highest overdose factor."""
+    hoods = neighborhood_frame().sort_values(["overdose_factor", "neighborhood"], ascending=[False, True])
+    return tuple((str(r.neighborhood), float(r.latitude), float(r.longitude)) for r in hoods.head(10).itertuples())
+
+
 def cluster_for_day(day: date) -> InjectedCluster | None:
     """The demo's injected cluster active on `day`, if any.
 
@@ -97,17 +105,16 @@ def cluster_for_day(day: date) -> InjectedCluster | None:
     position = ordinal % CLUSTER_CYCLE_DAYS
     if position not in CLUSTER_ACTIVE_DAYS:
         return None
-    hoods = neighborhood_frame().sort_values(["overdose_factor", "neighborhood"], ascending=[False, True])
-    hot = hoods.head(10).reset_index(drop=True)
+    hot = _outbreak_neighborhoods()
     cycle = ordinal // CLUSTER_CYCLE_DAYS
-    row = hot.iloc[(cycle * 7) % len(hot)]
+    name, latitude, longitude = hot[(cycle * 7) % len(hot)]
     # the outbreak's centre sits a little off the neighborhood's point, fixed for the cycle
     offset = np.random.default_rng([cycle, 99]).normal(0, 0.003, 2)
     return InjectedCluster(
         day=day,
-        neighborhood=str(row["neighborhood"]),
-        latitude=float(row["latitude"] + offset[0]),
-        longitude=float(row["longitude"] + offset[1]),
+        neighborhood=name,
+        latitude=float(latitude + offset[0]),
+        longitude=float(longitude + offset[1]),
         cases=CLUSTER_EXTRA_CASES[CLUSTER_ACTIVE_DAYS.index(position)],
     )
 
@@ -126,7 +133,7 @@ def generate_naloxone(start: date, end: date, seed: int, inject_clusters: bool =
     """Patients given naloxone on every day in [start, end], columns `NALOXONE_COLUMNS`."""
     hoods = neighborhood_frame()
     od_w = neighborhood_weights(hoods, "overdose_factor")
-    frames: list[pd.DataFrame] = []
+    frames: list[dict[str, np.ndarray | list | str]] = []
     for day in days(start, end):
         rng = day_rng(seed, day, stream=2)
         n_background = int(rng.poisson(ADMINISTRATIONS_PER_DAY * seasonal(day, 0.12, 210) * yearly_trend(day.year)))
@@ -153,36 +160,35 @@ def generate_naloxone(start: date, end: date, seed: int, inject_clusters: bool =
         incident_seq = np.cumsum(np.r_[True, rng.random(n - 1) >= 0.03])
         doy = day.timetuple().tm_yday
         frames.append(
-            pd.DataFrame(
-                {
-                    "Incident Date": day.strftime("%m/%d/%Y"),
-                    "Incident Number": [f"{day.year}-{doy:03d}{s:03d}" for s in incident_seq],
-                    "Patient Age": np.clip(rng.normal(42, 12, n), 14, 90).astype(int).astype(str),
-                    "Patient Gender": _pick(rng, GENDERS, n),
-                    "Patient Race (E6.12)": _pick(rng, RACES, n),
-                    "Incident Address": [
-                        f"{b} {s}"
-                        for b, s in zip(
-                            rng.integers(1, 40, n) * 100,
-                            np.array(STREETS)[rng.integers(0, len(STREETS), n)],
-                            strict=True,
-                        )
-                    ],
-                    "Primary Impression": _pick(rng, IMPRESSIONS, n),
-                    "Incident Location Latitude": _text(lat, "{:.6f}"),
-                    "Incident Location Longitude": _text(lon, "{:.6f}"),
-                    "Times : Arrived on Scene Time": when.strftime("%m/%d/%Y %H:%M:%S"),
-                    "Destination Code (E20.2)": _pick(rng, DESTINATIONS, n),
-                    "Medication Administered (E18.3)": "Naloxone (Narcan)",
-                    "Medication Response - to Med (E18.7)": response,
-                    "Medication Dosage (E18.5)": _pick(rng, DOSES, n),
-                    "Destination Patient Disposition (E20.10)": _pick(rng, DISPOSITIONS, n),
-                }
-            )
+            {
+                "Incident Date": [day.strftime("%m/%d/%Y")] * n,
+                "Incident Number": [f"{day.year}-{doy:03d}{s:03d}" for s in incident_seq],
+                "Patient Age": np.clip(rng.normal(42, 12, n), 14, 90).astype(int).astype(str),
+                "Patient Gender": _pick(rng, GENDERS, n),
+                "Patient Race (E6.12)": _pick(rng, RACES, n),
+                "Incident Address": [
+                    f"{b} {s}"
+                    for b, s in zip(
+                        rng.integers(1, 40, n) * 100,
+                        np.array(STREETS)[rng.integers(0, len(STREETS), n)],
+                        strict=True,
+                    )
+                ],
+                "Primary Impression": _pick(rng, IMPRESSIONS, n),
+                "Incident Location Latitude": _text(lat, "{:.6f}"),
+                "Incident Location Longitude": _text(lon, "{:.6f}"),
+                "Times : Arrived on Scene Time": when.strftime("%m/%d/%Y %H:%M:%S"),
+                "Destination Code (E20.2)": _pick(rng, DESTINATIONS, n),
+                "Medication Administered (E18.3)": ["Naloxone (Narcan)"] * n,
+                "Medication Response - to Med (E18.7)": response,
+                "Medication Dosage (E18.5)": _pick(rng, DOSES, n),
+                "Destination Patient Disposition (E20.10)": _pick(rng, DISPOSITIONS, n),
+            }
         )
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in NALOXONE_COLUMNS})
-    frame = pd.concat(frames, ignore_index=True)
+    # one frame from every day's columns (a frame a day costs more than the draws)
+    frame = pd.DataFrame({c: np.concatenate([np.asarray(f[c], dtype=object) for f in frames]) for c in frames[0]})
     # an unimproved patient is not "Dead at Scene" only by chance; keep the report coherent
     improved = frame["Medication Response - to Med (E18.7)"] == "Improved"
     dead = frame["Destination Patient Disposition (E20.10)"] == "Dead at Scene"
