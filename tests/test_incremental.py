@@ -264,3 +264,35 @@ def test_point_assignments_add_new_points_and_reassign_all_when_the_polygons_cha
         assert set(conn.execute("select * from geography.point_assignments").fetchall()) == incremental
         assert again["points_assigned_now"] == len(incremental)
         assert (39.301234, -76.612345) in {(lat, lon) for lat, lon, _, _ in incremental}
+
+
+def test_legacy_relations_are_dropped_and_a_wide_validated_table_is_rebuilt(warehouse_copy, tmp_path):
+    """Relations of earlier versions are dropped before dbt builds. A validated-calls table of the
+    old layout (every staging column) is rebuilt in the new one, equal to a full refresh."""
+    from orchestration.assets.dbt import drop_legacy_relations
+
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        conn.execute("create view staging.stg_health__csa_indicators as select 1 as x")  # a legacy name
+        conn.execute("alter table intermediate.int_calls_for_service__validated add column object_id bigint")
+    assert drop_legacy_relations(str(warehouse_copy)) == [
+        "staging.stg_health__csa_indicators",
+        "intermediate.int_calls_for_service__validated",
+    ]
+    assert drop_legacy_relations(str(warehouse_copy)) == []  # nothing left to drop
+    dbt(warehouse_copy, tmp_path / "target", "build", "--select", *SELECT)
+    with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
+        names = {t for (t,) in conn.execute("select table_name from information_schema.tables").fetchall()}
+        columns = {
+            c
+            for (c,) in conn.execute(
+                "select column_name from information_schema.columns "
+                "where table_name = 'int_calls_for_service__validated'"
+            ).fetchall()
+        }
+    assert "stg_health__csa_indicators" not in names
+    assert "object_id" not in columns and {"record_id", "quarantine_reason", "called_at_local"} <= columns
+    full = tmp_path / "full" / warehouse_copy.name
+    full.parent.mkdir()
+    shutil.copy(warehouse_copy, full)
+    dbt(full, tmp_path / "target_full", "build", "--select", *SELECT, "--full-refresh")
+    assert differences(warehouse_copy, full, "int_calls_for_service__validated") == 0

@@ -4,6 +4,7 @@ import json
 import subprocess
 from collections.abc import Iterator, Mapping
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -116,6 +117,49 @@ def with_failure_examples(
     )
 
 
+# Relations earlier versions built under other names or in another layout. dbt never drops a
+# relation it no longer builds, so a warehouse built before a rename keeps the old copy (for the
+# EMS ones, patient data outside the restricted schema). They are dropped before dbt starts:
+# a dbt run-start hook cannot do it, since dbt rolls a project hook's transaction back.
+LEGACY_RELATIONS = (
+    ("quarantine", "naloxone_administrations", "table"),
+    ("intermediate", "int_naloxone_administrations__located", "table"),
+    ("staging", "stg_ems__naloxone_administrations", "view"),
+    ("staging", "stg_health__csa_indicators", "view"),
+)
+# (schema, table, column): a table holding the column has an older layout that an incremental
+# build cannot change (on_schema_change: fail); it is dropped and rebuilt in full. The validated
+# calls once carried every staging column (object_id among them).
+LEGACY_LAYOUTS = (("intermediate", "int_calls_for_service__validated", "object_id"),)
+
+
+def drop_legacy_relations(database: str) -> list[str]:
+    """Drop what `LEGACY_RELATIONS` and `LEGACY_LAYOUTS` name, if present; returns what was dropped."""
+    if not Path(database).exists():
+        return []
+    dropped = []
+    with duckdb.connect(database) as conn:
+        present = {
+            (s, t, kind)
+            for s, t, kind in conn.execute(
+                "select table_schema, table_name, case when table_type = 'VIEW' then 'view' else 'table' end "
+                "from information_schema.tables"
+            ).fetchall()
+        }
+        stale = [r for r in LEGACY_RELATIONS if r in present]
+        for schema, table, column in LEGACY_LAYOUTS:
+            if conn.execute(
+                "select count(*) from information_schema.columns "
+                "where table_schema = ? and table_name = ? and column_name = ?",
+                [schema, table, column],
+            ).fetchone()[0]:
+                stale.append((schema, table, "table"))
+        for schema, table, kind in stale:
+            conn.execute(f'drop {kind} if exists {schema}."{table}"')
+            dropped.append(f"{schema}.{table}")
+    return dropped
+
+
 class DbtBuildConfig(dg.Config):
     """How the dbt build runs."""
 
@@ -168,6 +212,9 @@ def warehouse_dbt_models(
     """`dbt build` of the selected models: seeds, models and their tests, in dependency order; the
     incremental models rebuild the run's days."""
     window = partition_window(context.run.tags)
+    dropped = drop_legacy_relations(duckdb.database)
+    if dropped:
+        context.log.info(f"dropped relations of an earlier layout (rebuilt by this build): {dropped}")
     invocation = dbt.cli(build_args(window, config.full_refresh), context=context, raise_on_error=False)
     events = list(invocation.stream())
     manifest = invocation.manifest
