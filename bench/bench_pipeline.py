@@ -37,12 +37,10 @@ import sys
 from datetime import date
 from pathlib import Path
 from orchestration import settings
-from orchestration.demo.calls import iter_calls
+from orchestration.demo.calls import iter_call_tables
 from orchestration.landing import land_chunks
-from orchestration.sql_rules import local_day_of_epoch_ms
 start, end, folder = date.fromisoformat(sys.argv[1]), date.fromisoformat(sys.argv[2]), Path(sys.argv[3])
-frames = iter_calls(start, end, settings.demo_seed())
-chunks = (f.assign(_partition_date=local_day_of_epoch_ms(f["callDateTime"])) for f in frames)
+chunks = iter_call_tables(start, end, settings.demo_seed())
 path, rows = land_chunks(folder / "w.duckdb", "calls", chunks, start, end, "demo", "bench")
 print(rows)
 """
@@ -101,8 +99,9 @@ def one_run(start: date, end: date) -> dict:
             "BALTIMORE_SOURCE": "demo",
             "EMS_INBOX_DIR": str(folder / "inbox"),
         }
-        (folder / "dagster_home").mkdir()
-        (folder / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        # the instance configuration `make run` uses (writer pool, batched event storage)
+        home = folder / "dagster_home"
+        subprocess.run(["make", "-s", f"DAGSTER_HOME={home}", f"{home}/dagster.yaml"], cwd=ROOT, check=True)
         generation = _step("generation", [PYTHON, "-c", GENERATE, str(start), str(end), str(folder / "gen")], env)
         build = [PYTHON, "-m", "orchestration", "run", "--start", str(start), "--end", str(end)]
         full = _step("full build", build, env)

@@ -51,7 +51,8 @@ class RangeRun:
 
 
 def run_range(start: date, end: date, instance: dg.DagsterInstance | None = None, log_level: str = "INFO") -> RangeRun:
-    """`warehouse_job` over the partitions start..end, surveillance and publish for `end` only."""
+    """`warehouse_job` over the partitions start..end, surveillance and publish for `end` only
+    (one run when start == end, as the daily update is)."""
     from orchestration.assets.publish import PUBLICATION_KEY
     from orchestration.assets.surveillance import overdose_surveillance
     from orchestration.definitions import defs
@@ -62,6 +63,18 @@ def run_range(start: date, end: date, instance: dg.DagsterInstance | None = None
     range_keys = [k for k in graph.materializable_asset_keys if k not in last_day_only]
     instance = instance or dg.DagsterInstance.get()
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    if start == end:  # one day (the daily update): one run of everything for that partition
+        return RangeRun(
+            [
+                job.execute_in_process(
+                    instance=instance,
+                    partition_key=end.isoformat(),
+                    raise_on_error=False,
+                    run_config=run_config,
+                    asset_selection=[*range_keys, *last_day_only],
+                )
+            ]
+        )
     tags = {ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat()}
     results = [
         job.execute_in_process(

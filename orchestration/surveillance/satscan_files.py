@@ -1,4 +1,5 @@
-"""SaTScan's own input files: `.cas` (location, cases, date) and `.geo` (location, latitude, longitude).
+"""SaTScan's own input files: `.cas` (location, cases, date) and `.geo` (location, latitude, longitude;
+or location, x, y for Cartesian coordinates).
 
 Whitespace-separated; blank lines and lines starting with `;` or `#` are ignored. A bad line
 raises `SatscanFileError` naming the file and the line number.
@@ -6,6 +7,7 @@ raises `SatscanFileError` naming the file and the line number.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -17,6 +19,7 @@ class SatscanFileError(ValueError):
     """A line of a .cas/.geo file that cannot be read."""
 
 
+@functools.lru_cache(maxsize=4096)  # a case file repeats its few hundred dates thousands of times
 def parse_date(text: str) -> date:
     for fmt in ("%Y/%m/%d", "%Y-%m-%d", "%Y/%m", "%Y"):
         try:
@@ -37,21 +40,28 @@ def _lines(path: Path):
 @dataclass
 class Coordinates:
     ids: list[str]
-    latitude: np.ndarray
-    longitude: np.ndarray
+    latitude: np.ndarray  # x for Cartesian coordinates
+    longitude: np.ndarray  # y for Cartesian coordinates
 
 
-def read_geo(path: str | Path) -> Coordinates:
+def read_geo(path: str | Path, cartesian: bool = False) -> Coordinates:
+    """Locations and their coordinates: latitude/longitude in degrees, or x/y (any unit) when
+    `cartesian` (SaTScan's CoordinatesType=0)."""
     path = Path(path)
+    names = "x y" if cartesian else "latitude longitude"
     ids, lat, lon = [], [], []
     for number, fields in _lines(path):
         if len(fields) < 3:
-            raise SatscanFileError(f"{path.name} line {number}: expected 'location latitude longitude', got {fields}")
+            raise SatscanFileError(f"{path.name} line {number}: expected 'location {names}', got {fields}")
         try:
             la, lo = float(fields[1]), float(fields[2])
         except ValueError as exc:
-            raise SatscanFileError(f"{path.name} line {number}: latitude/longitude must be numbers: {fields}") from exc
-        if not (-90 <= la <= 90 and -180 <= lo <= 180):
+            raise SatscanFileError(
+                f"{path.name} line {number}: {names.replace(' ', '/')} must be numbers: {fields}"
+            ) from exc
+        if not (np.isfinite(la) and np.isfinite(lo)):
+            raise SatscanFileError(f"{path.name} line {number}: coordinates must be finite: {la}, {lo}")
+        if not cartesian and not (-90 <= la <= 90 and -180 <= lo <= 180):
             raise SatscanFileError(f"{path.name} line {number}: coordinates out of range: {la}, {lo}")
         if fields[0] in ids:
             raise SatscanFileError(f"{path.name} line {number}: location {fields[0]} appears twice")
