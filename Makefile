@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine with only Python 3.11+:
 #   make run   - install, then materialize every asset on the demo data and print a summary
-#   make test  - install, then run the whole test suite
-# make dev opens the Dagster UI on the same definitions.
+#   make test  - install (and, as root on Debian, the browser the dashboard tests drive), then run the whole test suite
+# make dev opens the Dagster UI on the same definitions; make dashboard serves the dashboard on 127.0.0.1:8050.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test dev install lint clean manifest
+.PHONY: run test dev dashboard browser install lint clean manifest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,21 @@ manifest: install
 run: install $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/python -m orchestration run
 
-test: install manifest
+# Debian's chromium for the browser tests (Playwright drives it; its own browser download cannot work
+# offline). Installed when running as root with apt-get; otherwise one line says the tests will skip.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser tests ..."; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "browser tests: Debian's chromium could not be installed; they will be skipped"; \
+	else echo "browser tests: /usr/bin/chromium is missing and this is not root with apt-get; they will be skipped"; fi
+
+test: install manifest browser
 	$(BIN)/python -m pytest
+
+dashboard: install
+	$(BIN)/python -m orchestration.dashboard
 
 dev: install $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/dagster dev -w workspace.yaml
@@ -41,4 +54,4 @@ lint: install
 	$(BIN)/ruff check orchestration tests bench
 
 clean:
-	rm -rf data dbt_project/target dbt_project/logs
+	rm -rf data dbt_project/target dbt_project/logs test-artifacts

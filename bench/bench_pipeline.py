@@ -98,6 +98,7 @@ def one_run(start: date, end: date) -> dict:
             "DAGSTER_HOME": str(folder / "dagster_home"),
             "BALTIMORE_SOURCE": "demo",
             "EMS_INBOX_DIR": str(folder / "inbox"),
+            "REPORTS_DIR": str(folder / "reports"),
         }
         # the instance configuration `make run` uses (writer pool, batched event storage)
         home = folder / "dagster_home"

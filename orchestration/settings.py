@@ -95,6 +95,11 @@ def serving_path() -> Path:
     return _path("SERVING_DB", DATA_DIR / "serving" / "warehouse.duckdb")
 
 
+def reports_path() -> Path:
+    """Where the daily surveillance reports are written (`REPORTS_DIR`, default `data/reports`)."""
+    return _path("REPORTS_DIR", DATA_DIR / "reports")
+
+
 def alerts_path() -> Path:
     """Where the spike sensor records notifications (`ALERTS_DB`), apart from the warehouse's lock."""
     return _path("ALERTS_DB", DATA_DIR / "alerts.duckdb")

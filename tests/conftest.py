@@ -25,6 +25,7 @@ def session_warehouse(tmp_path_factory) -> Path:
     path = folder / "warehouse.duckdb"
     os.environ["WAREHOUSE_DB"] = str(path)
     os.environ["SERVING_DB"] = str(folder / "serving" / "warehouse.duckdb")
+    os.environ["REPORTS_DIR"] = str(folder / "reports")
     return path
 
 

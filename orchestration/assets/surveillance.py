@@ -5,7 +5,9 @@ table. Each analysis day writes its results into the history tables declared in
 `orchestration.surveillance.tables` (keyed by `analysis_date`), which are this asset's outputs:
 `marts/mart_overdose_clusters` and `marts/mart_overdose_alerts` (outreach-facing: no patient
 points or demographics) and `restricted/overdose_cluster_locations` (the case locations of each
-cluster, to follow a cluster from one day to the next).
+cluster, to follow a cluster from one day to the next). It also writes each day's outreach and
+epidemiology reports (`orchestration.surveillance.reports`, under REPORTS_DIR), which spike
+notifications name.
 """
 
 from datetime import date, timedelta
@@ -15,10 +17,12 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from orchestration import settings
 from orchestration.partitions import WRITER_POOL, daily_partitions, partition_days
 from orchestration.surveillance.daily_scan import DayScan, scan_days, study_period
 from orchestration.surveillance.ears import THRESHOLDS, EarsParameters, ears
 from orchestration.surveillance.policy import POLICY
+from orchestration.surveillance.reports import report_paths, write_reports
 from orchestration.surveillance.scan import ScanParameters
 from orchestration.surveillance.tables import ALERTS, CLUSTER_LOCATIONS, CLUSTERS, SURVEILLANCE_TABLES, OutputTable
 from orchestration.warehouse import transaction
@@ -50,6 +54,10 @@ class SurveillanceConfig(dg.Config):
     )
     ears_min_sd: float = Field(default=_EARS.min_sd, description="floor of the EARS baseline standard deviation")
     ears_min_count: int = Field(default=_EARS.min_count, description="fewest events on a day for an EARS alert")
+    reports: bool = Field(default=True, description="write each analysis day's outreach and epidemiology reports")
+    reports_pdf: bool = Field(
+        default=True, description="print the reports to PDF too, where Debian's chromium is installed"
+    )
 
     def scan_parameters(self) -> ScanParameters:
         return ScanParameters.from_attributes(self)
@@ -213,6 +221,9 @@ def overdose_surveillance(context: dg.AssetExecutionContext, config: Surveillanc
             alerts = ears_day(conn, day, config)
             replace_day(conn, day, {CLUSTERS.name: clusters, CLUSTER_LOCATIONS.name: members, ALERTS.name: alerts})
             context.log.info(f"{day}: {len(clusters)} cluster(s) reported")
+            if config.reports:
+                written = write_reports(conn, day, settings.reports_path(), config.report_p, config.reports_pdf)
+                context.log.info(f"{day}: reports {written['outreach']}, {written['epidemiology']}")
         counts = {
             table.name: conn.execute(
                 f"select count(*) from {table.qualified} where analysis_date between ? and ?", [first, last]
@@ -233,6 +244,13 @@ def overdose_surveillance(context: dg.AssetExecutionContext, config: Surveillanc
             "radius_km": r.radius_km,
             "start": str(r.start_date),
             "end": str(r.end_date),
+            # where the day's reports are (the notification carries them to outreach and epidemiology)
+            "reports": {
+                "outreach": str(report_paths(settings.reports_path(), day).outreach),
+                "epidemiology": str(report_paths(settings.reports_path(), day).epidemiology),
+            }
+            if config.reports
+            else {},
         }
         for r in spikes.itertuples()
     ]

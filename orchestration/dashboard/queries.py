@@ -1,0 +1,252 @@
+"""Every figure's numbers, as SQL on the published marts (the app only draws what these return).
+
+Filters arrive as a `Filters`; `where()` renders them for the call fact joined to its dimensions,
+`csa_where()` for marts keyed by CSA. Values are bound as parameters, never pasted into SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+from orchestration.dashboard.data import query
+
+CALLS = """
+    marts.fct_calls_for_service as f
+    join marts.dim_call_type as ct using (call_type_key)
+    join marts.dim_geography as g using (geography_key)
+"""
+# indicators a user can set against overdose rates (mart_csa_profile column -> label)
+INDICATORS = {
+    "hardship_index": "Hardship index (NHP 2017)",
+    "median_household_income": "Median household income (NHP 2017)",
+    "unemployment_rate": "Unemployment rate, % (NHP 2017)",
+    "pct_below_poverty_line": "Below the poverty line, % (NHP 2017)",
+    "life_expectancy": "Life expectancy (NHP 2017)",
+    "drug_alcohol_mortality_per_10k": "Drug and alcohol deaths per 10,000 (NHP 2017)",
+    "vs_pct_vacant_abandoned": "Vacant and abandoned properties, % (Vital Signs 2017)",
+}
+WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: date
+    end: date
+    categories: tuple[str, ...] = ()
+    csas: tuple[str, ...] = ()
+    zips: tuple[str, ...] = ()
+    districts: tuple[str, ...] = ()
+
+
+def where(f: Filters) -> tuple[str, list]:
+    """WHERE clause over the call fact and its dimensions (aliases f, ct, g)."""
+    clauses, params = ["f.partition_date between ? and ?"], [f.start, f.end]
+    for column, values in (
+        ("ct.call_category", f.categories),
+        ("g.csa", f.csas),
+        ("g.zip_code", f.zips),
+        ("g.police_district_code", f.districts),
+    ):
+        if values:
+            clauses.append(f"{column} in ({', '.join('?' for _ in values)})")
+            params += list(values)
+    return " and ".join(clauses), params
+
+
+def csa_where(f: Filters, day_column: str) -> tuple[str, list]:
+    """WHERE clause for a mart keyed by day (or month) and CSA."""
+    clauses, params = [f"{day_column} between ? and ?"], [f.start, f.end]
+    if f.csas:
+        clauses.append(f"csa in ({', '.join('?' for _ in f.csas)})")
+        params += list(f.csas)
+    return " and ".join(clauses), params
+
+
+def options() -> dict[str, list[str]]:
+    """The filters' choices and the range of days the marts hold."""
+    categories = query("select distinct call_category from marts.dim_call_type order by 1")["call_category"]
+    geo = query("select distinct csa, zip_code, police_district_code from marts.dim_geography where not is_unknown")
+    span = query("select min(partition_date) as first, max(partition_date) as last from marts.fct_calls_for_service")
+    return {
+        "categories": categories.tolist(),
+        "csas": sorted(geo["csa"].dropna().unique().tolist()),
+        "zips": sorted(geo["zip_code"].dropna().unique().tolist()),
+        "districts": sorted(geo["police_district_code"].dropna().unique().tolist()),
+        "first": span["first"].iloc[0],
+        "last": span["last"].iloc[0],
+    }
+
+
+# 911 calls -------------------------------------------------------------------------------
+
+
+def calls_total(f: Filters) -> int:
+    clause, params = where(f)
+    return int(query(f"select count(*) as n from {CALLS} where {clause}", params)["n"].iloc[0])
+
+
+def calls_by(f: Filters, expression: str, label: str) -> pd.DataFrame:
+    """Calls grouped by one expression of the fact (year, month, weekday, hour)."""
+    clause, params = where(f)
+    return query(
+        f"select {expression} as {label}, count(*) as calls from {CALLS} where {clause} group by 1 order by 1", params
+    )
+
+
+def calls_by_category_year(f: Filters) -> pd.DataFrame:
+    clause, params = where(f)
+    return query(
+        f"""select year(f.partition_date) as year, ct.call_category as category, count(*) as calls
+            from {CALLS} where {clause} group by 1, 2 order by 1, 2""",
+        params,
+    )
+
+
+def top_areas(f: Filters, column: str, limit: int = 10) -> pd.DataFrame:
+    """The areas (g.zip_code or g.csa) with the most calls, most first."""
+    clause, params = where(f)
+    return query(
+        f"""select {column} as area, count(*) as calls from {CALLS}
+            where {clause} and not g.is_unknown group by 1 order by calls desc, area limit {int(limit)}""",
+        params,
+    )
+
+
+def calls_per_1000(f: Filters) -> pd.DataFrame:
+    """Calls per 1,000 residents per year by CSA over the chosen days (2010 population)."""
+    clause, params = where(f)
+    days = (f.end - f.start).days + 1
+    return query(
+        f"""with calls as (select g.csa, count(*) as calls from {CALLS} where {clause} group by 1)
+            select b.name as csa, coalesce(c.calls, 0) as calls, b.population,
+                   round(coalesce(c.calls, 0) * 1000.0 / b.population * 365.25 / {days}, 1) as per_1000_per_year
+            from marts.dim_boundaries as b left join calls as c on c.csa = b.name
+            where b.layer = 'csa' and b.population > 0 order by 1""",
+        params,
+    )
+
+
+# Overdoses -------------------------------------------------------------------------------
+
+
+def overdose_series(f: Filters, grain: str) -> pd.DataFrame:
+    """Overdose calls, naloxone administrations and non-fatal overdoses by day, week or month."""
+    period = {"day": "day", "week": "date_trunc('week', day)", "month": "date_trunc('month', day)"}[grain]
+    clause, params = csa_where(f, "day")
+    return query(
+        f"""select cast({period} as date) as period, sum(overdose_calls) as overdose_calls,
+                   sum(naloxone_administrations) as naloxone_administrations,
+                   sum(nonfatal_overdoses) as nonfatal_overdoses
+            from marts.mart_overdose_daily where {clause} group by 1 order by 1""",
+        params,
+    )
+
+
+def overdoses_by_weekday(f: Filters) -> pd.DataFrame:
+    clause, params = csa_where(f, "day")
+    return query(
+        f"""select isodow(day) as weekday, sum(overdose_calls) as overdose_calls,
+                   sum(naloxone_administrations) as naloxone_administrations
+            from marts.mart_overdose_daily where {clause} group by 1 order by 1""",
+        params,
+    )
+
+
+def overdoses_by_csa(f: Filters) -> pd.DataFrame:
+    clause, params = csa_where(f, "day")
+    return query(
+        f"""select csa, sum(overdose_calls) as overdose_calls,
+                   sum(naloxone_administrations) as naloxone_administrations,
+                   sum(nonfatal_overdoses) as nonfatal_overdoses
+            from marts.mart_overdose_daily where {clause} and csa <> 'Unknown'
+            group by 1 order by naloxone_administrations desc, csa""",
+        params,
+    )
+
+
+def overdose_calls_by_zip(f: Filters, limit: int = 10) -> pd.DataFrame:
+    overdose = Filters(f.start, f.end, ("overdose",), f.csas, f.zips, f.districts)
+    return top_areas(overdose, "g.zip_code", limit)
+
+
+def naloxone_outcomes(f: Filters, by: str) -> pd.DataFrame:
+    """Naloxone administrations by response, per month (`by` = month) or per CSA (`by` = csa)."""
+    clause, params = csa_where(f, "month_start")
+    params[0] = f.start.replace(day=1)  # the month holding the first day counts
+    group = "month_start" if by == "month" else "csa"
+    return query(
+        f"""select {group} as key, medication_response, sum(administrations) as administrations
+            from marts.mart_naloxone_outcomes_monthly where {clause} group by 1, 2 order by 1, 2""",
+        params,
+    )
+
+
+# Neighborhood health ---------------------------------------------------------------------
+
+
+def csa_profile() -> pd.DataFrame:
+    return query("select * from marts.mart_csa_profile order by csa")
+
+
+# Surveillance ----------------------------------------------------------------------------
+
+
+def analysis_days() -> list[date]:
+    days = query("select distinct analysis_date from marts.mart_overdose_clusters order by 1 desc")
+    return days["analysis_date"].dt.date.tolist() if len(days) else []
+
+
+def clusters(analysis_date: date) -> pd.DataFrame:
+    return query(
+        """select rank, status, days_active, first_detected, start_date, end_date, observed,
+                  round(expected, 2) as expected, round(observed_over_expected, 2) as observed_over_expected,
+                  p_value, round(recurrence_interval_days, 1) as recurrence_interval_days, is_spike,
+                  center_latitude, center_longitude, radius_km, csas, neighborhoods, cluster_id
+           from marts.mart_overdose_clusters where analysis_date = ? order by rank""",
+        [analysis_date],
+    )
+
+
+def alerts(analysis_date: date) -> pd.DataFrame:
+    return query(
+        """select area, area_type, method, count, round(baseline_mean, 2) as baseline_mean,
+                  round(statistic, 2) as statistic, threshold
+           from marts.mart_overdose_alerts where analysis_date = ? and is_alert order by area_type, area, method""",
+        [analysis_date],
+    )
+
+
+def citywide_30_days(analysis_date: date) -> pd.DataFrame:
+    return query(
+        """select day, sum(nonfatal_overdoses) as nonfatal_overdoses,
+                  sum(naloxone_administrations) as naloxone_administrations
+           from marts.mart_overdose_daily where day between ? - interval 29 day and ? group by 1 order by 1""",
+        [analysis_date, analysis_date],
+    )
+
+
+def csa_month_heatmap(f: Filters) -> pd.DataFrame:
+    clause, params = csa_where(f, "period_start")
+    params[0] = f.start.replace(day=1)
+    return query(
+        f"""select period_start as month, csa, nonfatal_overdoses from marts.mart_overdose_monthly
+            where {clause} and csa <> 'Unknown' order by 1, 2""",
+        params,
+    )
+
+
+def cluster_log(start: date, end: date) -> pd.DataFrame:
+    """Every cluster reported on an analysis day in the range (the historical cluster log)."""
+    return query(
+        """select analysis_date, rank, status, first_detected, days_active, observed, round(expected, 2) as expected,
+                  p_value, is_spike, csas
+           from marts.mart_overdose_clusters where analysis_date between ? and ? order by analysis_date desc, rank""",
+        [start, end],
+    )
+
+
+def boundaries(layer: str = "csa") -> pd.DataFrame:
+    return query("select name, geometry_wkt from marts.dim_boundaries where layer = ? order by name", [layer])

@@ -1,0 +1,209 @@
+"""The dashboard in a real browser (Debian's chromium driven by Playwright), and a real BI client
+(SQLAlchemy + duckdb-engine, as Superset connects) reading while publications swap the file.
+
+The browser test loads each view over the warehouse the session built, and compares what the
+page shows with SQL run here on the serving database: total calls in the range, the top ZIP,
+naloxone administrations, the most likely cluster's observed count, the publication's id. It
+fails on any console error and on any request leaving 127.0.0.1, and saves a screenshot of each
+view under `test-artifacts/` (git-ignored; TEST_ARTIFACTS overrides). `make test` installs
+chromium as root on Debian; where it is missing the browser test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration import settings
+from tests.conftest import run_in_location
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", settings.PROJECT_ROOT / "test-artifacts"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dashboard(built):
+    """The dashboard as `make dashboard` starts it, on the session's serving database."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orchestration.dashboard", "--port", str(port)],
+        cwd=settings.PROJECT_ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if process.poll() is not None:
+                    pytest.fail(f"the dashboard exited: {process.stdout.read()}")
+                time.sleep(0.5)
+        else:
+            pytest.fail("the dashboard did not answer within a minute")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (make test installs it when run as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
+        yield launched
+        launched.close()
+
+
+def _serving(sql: str, params: list | None = None):
+    with duckdb.connect(str(settings.serving_path()), read_only=True) as conn:
+        return conn.execute(sql, params or []).fetchall()
+
+
+def _default_range():
+    """The page's default range: the last 365 days the fact holds (as the layout sets it)."""
+    first, last = _serving("select min(partition_date), max(partition_date) from marts.fct_calls_for_service")[0]
+    return max(first, last - timedelta(days=364)), last
+
+
+def _text(page, selector: str) -> str:
+    page.wait_for_function(
+        "s => { const e = document.querySelector(s); return e && e.innerText.trim().length > 0 }", arg=selector
+    )
+    return page.inner_text(selector).strip()
+
+
+def test_every_view_shows_what_sql_on_the_serving_database_gives(dashboard, browser):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors, outside = [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: None if r.url.startswith(dashboard) else outside.append(r.url))
+    page.goto(dashboard, wait_until="networkidle")
+    start, end = _default_range()
+
+    # 911 calls
+    [(total,)] = _serving(
+        "select count(*) from marts.fct_calls_for_service where partition_date between ? and ?", [start, end]
+    )
+    assert _text(page, "#calls-total") == f"{total:,}"
+    [(top_zip, _)] = _serving(
+        """select g.zip_code, count(*) as n from marts.fct_calls_for_service f join marts.dim_geography g
+           using (geography_key) where f.partition_date between ? and ? and not g.is_unknown
+           group by 1 order by n desc, 1 limit 1""",
+        [start, end],
+    )
+    assert _text(page, "#top-zip") == top_zip
+    [(publication_id,)] = _serving("select publication_id from meta.publication")
+    assert publication_id in _text(page, "#publication")
+    page.wait_for_selector("#calls-map .main-svg")
+    page.screenshot(path=str(ARTIFACTS / "dashboard-calls.png"), full_page=True)
+
+    # Overdoses
+    page.get_by_text("Overdoses", exact=True).click()
+    [(naloxone,)] = _serving(
+        "select sum(naloxone_administrations) from marts.mart_overdose_daily where day between ? and ?", [start, end]
+    )
+    assert _text(page, "#naloxone-total") == f"{int(naloxone):,}"
+    page.wait_for_selector("#outcomes-by-month .main-svg")
+    page.screenshot(path=str(ARTIFACTS / "dashboard-overdoses.png"), full_page=True)
+
+    # Neighborhood health: the profile table lists the CSAs
+    page.get_by_text("Neighborhood health", exact=True).click()
+    [(first_csa,)] = _serving("select min(csa) from marts.mart_csa_profile")
+    page.wait_for_selector("#health-profile")
+    assert first_csa in page.inner_text("#health-profile")
+    page.screenshot(path=str(ARTIFACTS / "dashboard-health.png"), full_page=True)
+
+    # Surveillance: the newest analysis day's most likely cluster
+    page.get_by_text("Surveillance", exact=True).click()
+    rows = _serving(
+        """select observed from marts.mart_overdose_clusters
+           where analysis_date = (select max(analysis_date) from marts.mart_overdose_clusters) order by rank limit 1"""
+    )
+    assert rows, "the session's run scans its last day: the demo has clusters"
+    assert _text(page, "#top-cluster-observed") == str(rows[0][0])
+    page.wait_for_selector("#clusters")
+    page.screenshot(path=str(ARTIFACTS / "dashboard-surveillance.png"), full_page=True)
+
+    assert errors == [], errors
+    assert outside == [], f"requests left 127.0.0.1: {outside[:5]}"
+
+
+def test_a_bi_client_reads_through_publications_without_failing(warehouse_copy, session_instance):
+    """Superset's way in: SQLAlchemy with duckdb-engine, read-only, no connection pool. The
+    dashboard's queries run in a loop while three publications swap the serving file; every
+    query succeeds, and the client sees the new publications."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from orchestration.assets.publish import PUBLICATION_KEY
+
+    # the README's Superset URI (an absolute path: four slashes), without a pool
+    engine = create_engine(f"duckdb:///{settings.serving_path()}?access_mode=read_only", poolclass=NullPool)
+    with engine.connect() as conn, pytest.raises(Exception, match="read-only"):
+        conn.execute(text("create table marts.written_by_bi as select 1"))
+    statements = [
+        "select count(*) from marts.fct_calls_for_service",
+        "select csa, sum(naloxone_administrations) from marts.mart_overdose_daily group by 1",
+        "select * from marts.mart_overdose_clusters order by analysis_date desc, rank limit 20",
+        "select name, geometry_wkt from marts.dim_boundaries where layer = 'csa'",
+    ]
+    seen, failures, done = set(), [], threading.Event()
+
+    def client():
+        while not done.is_set():
+            try:
+                with engine.connect() as conn:
+                    seen.add(conn.execute(text("select publication_id from meta.publication")).scalar_one())
+                    for statement in statements:
+                        conn.execute(text(statement)).fetchall()
+            except Exception as exc:  # noqa: BLE001 - any failure is what this test looks for
+                failures.append(repr(exc))
+
+    reader = threading.Thread(target=client)
+    reader.start()
+    try:
+        for _ in range(3):
+            assert run_in_location([PUBLICATION_KEY], session_instance).success
+    finally:
+        done.set()
+        reader.join(timeout=60)
+    assert failures == []
+    assert len(seen) >= 2, seen  # it read more than one publication

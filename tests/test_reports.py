@@ -1,0 +1,132 @@
+"""The daily surveillance reports over the warehouse the session built (its last day has the
+demo's injected outbreaks): figures against SQL, no patient detail in the outreach report,
+small cells suppressed in the epidemiology report, plain words when nothing is significant."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from html.parser import HTMLParser
+from pathlib import Path
+
+import duckdb
+
+from orchestration.surveillance import reports
+from orchestration.surveillance.policy import POLICY
+from tests.conftest import TEST_END
+
+
+class Tables(HTMLParser):
+    """The text of every table cell, by table id."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._table, self._row, self._cell = None, None, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self._table = dict(attrs).get("id")
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table is not None:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = ""
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self._row.append(self._cell)
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.tables[self._table].append(self._row)
+            self._row = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+
+def _tables(path: Path) -> dict[str, list[list[str]]]:
+    parser = Tables()
+    parser.feed(path.read_text())
+    return parser.tables
+
+
+def test_the_days_reports_show_the_clusters_sql_gives_and_no_patient_detail(built):
+    path, result = built
+    paths = reports.report_paths(Path(os.environ["REPORTS_DIR"]), TEST_END)
+    assert paths.outreach.exists() and paths.epidemiology.exists()
+    with duckdb.connect(str(path), read_only=True) as conn:
+        expected = conn.execute(
+            """select rank, observed, round(radius_km * 1000) from marts.mart_overdose_clusters
+               where analysis_date = ? and p_value <= ? order by rank""",
+            [TEST_END, POLICY.report_p],
+        ).fetchall()
+        points = conn.execute(
+            """select distinct round(latitude, 4), round(longitude, 4) from restricted.fct_naloxone_administrations
+               where latitude is not null"""
+        ).fetchall()
+    assert expected, "the demo's last day has an injected outbreak"
+    [header, *rows] = _tables(paths.outreach)["clusters"]
+    shown = [
+        (int(r[header.index("cluster")]), int(r[header.index("observed")]), float(r[header.index("radius (m)")]))
+        for r in rows
+    ]
+    assert shown == [(int(a), int(b), float(c)) for a, b, c in expected]
+    outreach = paths.outreach.read_text()
+    assert "<svg" in outreach and "<circle" in outreach  # the map: circles over CSA polygons
+    assert "http://" not in outreach and "https://" not in outreach  # self-contained
+    for lat, lon in points:  # no case location, at any precision the fact holds
+        assert f"{lat:.4f}" not in outreach or f"{lon:.4f}" not in outreach
+    for detail in ("Female", "Male", "age band"):
+        assert detail not in outreach
+    # the spike notification names the report
+    spikes = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "mart_overdose_clusters"]
+    listed = spikes[-1].materialization.metadata["spikes"].value
+    assert listed and all(s["reports"]["outreach"] == str(paths.outreach) for s in listed)
+
+
+def test_the_epidemiology_report_suppresses_small_cells_and_adds_up(built):
+    path, _ = built
+    paths = reports.report_paths(Path(os.environ["REPORTS_DIR"]), TEST_END)
+    tables = _tables(paths.epidemiology)
+    [header, *rows] = tables["demographics"]
+    cells = [r[header.index(c)] for r in rows for c in ("cluster cases", "all cases")]
+    assert all(c == "<5" or int(c.replace(",", "")) >= 5 or c == "0" for c in cells)
+    with duckdb.connect(str(path), read_only=True) as conn:
+        [(total,)] = conn.execute(
+            """select count(*) from restricted.fct_naloxone_administrations
+               where is_nonfatal_overdose and incident_date between ? - interval 29 day and ?""",
+            [TEST_END, TEST_END],
+        ).fetchall()
+    sexes = [r for r in rows if r[0] == "sex"]
+    shown = [int(r[header.index("all cases")].replace(",", "")) for r in sexes if r[header.index("all cases")] != "<5"]
+    hidden = sum(1 for r in sexes if r[header.index("all cases")] == "<5")
+    assert sum(shown) <= total <= sum(shown) + 4 * hidden  # every case counted once by sex
+    [header, *series] = tables["series"]
+    assert len(series) == 30
+
+
+def test_a_day_without_a_significant_cluster_says_so(built, tmp_path):
+    path, _ = built
+    with duckdb.connect(str(path), read_only=True) as conn:
+        written = reports.write_reports(conn, TEST_END, tmp_path, report_p=1e-12, pdf=False)
+    assert written["clusters"] == "0"
+    for name in ("outreach", "epidemiology"):
+        text = Path(written[name]).read_text()
+        assert re.search(r"No cluster of non-fatal overdoses was found on 2024-03-17", text)
+
+
+def test_reports_are_printed_to_pdf_where_chromium_is_installed(built, tmp_path):
+    import pytest
+
+    if not reports.CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed: the reports stay HTML")
+    path, _ = built
+    with duckdb.connect(str(path), read_only=True) as conn:
+        written = reports.write_reports(conn, date(2024, 3, 17), tmp_path, POLICY.report_p, pdf=True)
+    for name in ("outreach_pdf", "epidemiology_pdf"):
+        assert Path(written[name]).read_bytes()[:5] == b"%PDF-"
