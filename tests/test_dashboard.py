@@ -1,11 +1,11 @@
 """The dashboard in a real browser (Debian's chromium driven by Playwright), and a real BI client
 (SQLAlchemy + duckdb-engine, as Superset connects) reading while publications swap the file.
 
-The browser test loads each view over the warehouse the session built, and compares what the
-page shows with SQL run here on the serving database: total calls in the range, the top ZIP,
-naloxone administrations, the most likely cluster's observed count, the publication's id. It
-fails on any console error and on any request leaving 127.0.0.1, and saves a screenshot of each
-view under `test-artifacts/` (git-ignored; TEST_ARTIFACTS overrides). `make test` installs
+The browser tests load each view, and the day's two reports, over the warehouse the session
+built, and compare what the page shows with SQL: total calls in the range, the top ZIP, naloxone
+administrations, the most likely cluster's observed count, the publication's id. They fail on
+any console error and on any request leaving 127.0.0.1 (the reports: leaving the file), and save
+a screenshot of each page under `test-artifacts/` (git-ignored; TEST_ARTIFACTS overrides). `make test` installs
 chromium as root on Debian; where it is missing the browser test is skipped with the reason.
 """
 
@@ -207,3 +207,33 @@ def test_a_bi_client_reads_through_publications_without_failing(warehouse_copy, 
         reader.join(timeout=60)
     assert failures == []
     assert len(seen) >= 2, seen  # it read more than one publication
+
+
+def test_the_reports_open_in_the_browser_with_the_clusters_sql_gives(built, browser):
+    """The day's outreach and epidemiology reports, opened as files: the most likely cluster's
+    observed count is SQL's, nothing is requested from anywhere, no console error."""
+    from orchestration.surveillance import reports
+    from orchestration.surveillance.policy import POLICY
+    from tests.conftest import TEST_END
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(built[0]), read_only=True) as conn:
+        [(observed,)] = conn.execute(
+            "select observed from marts.mart_overdose_clusters where analysis_date = ? and p_value <= ? and rank = 1",
+            [TEST_END, POLICY.report_p],
+        ).fetchall()
+    paths = reports.report_paths(Path(os.environ["REPORTS_DIR"]), TEST_END)
+    for name, path in (("outreach", paths.outreach), ("epidemiology", paths.epidemiology)):
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        errors, requests = [], []
+        page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
+        page.on("request", lambda r, requests=requests: requests.append(r.url))
+        page.goto(path.resolve().as_uri(), wait_until="load")
+        first_row = page.locator("#clusters tbody tr").first
+        header = [h.strip() for h in page.locator("#clusters thead th").all_inner_texts()]
+        column = header.index("observed")
+        assert first_row.locator("td").nth(column).inner_text().strip() == str(observed)
+        page.screenshot(path=str(ARTIFACTS / f"report-{name}.png"), full_page=True)
+        assert errors == [], errors
+        assert requests == [path.resolve().as_uri()], requests  # the file itself, nothing else
+        page.close()
