@@ -14,13 +14,12 @@ from orchestration.assets.publish import build_serving_publication
 from orchestration.assets.raw import raw_assets
 from orchestration.assets.reference import reference_assets
 from orchestration.assets.surveillance import surveillance_assets
-from orchestration.event_storage import ensure_event_batching
 from orchestration.jobs import daily_warehouse_schedule, ems_intake_job, warehouse_job
 from orchestration.resources import AlertStore, EmsInbox, ServingStore, WarehouseDuckDB
 from orchestration.sensors import ems_inbox_sensor, overdose_spike_sensor
 
 settings.export_warehouse_path()
-ensure_event_batching()  # a range run's partition events reach the event log as batches
+settings.ensure_event_batching()  # a range run's partition events reach the event log as batches
 
 _built = [*raw_assets, *reference_assets, warehouse_dbt_models, *surveillance_assets]
 

@@ -7,31 +7,23 @@ transactions (the run's shard and the cross-run index), opening a new engine eve
 8-18 ms an event, about three minutes of a ten-year build spent in bookkeeping.
 
 Dagster already hands such events over as one batch (`store_event_batch`) when
-`DAGSTER_EVENT_BATCH_SIZE` is set (`ensure_event_batching`); the stock SQLite storage then
-loops over `store_event`. This subclass writes a batch of asset events in one transaction per
-database instead. The rows written are the same as `store_event` writes, so the UI, partition
-status and asset queries read them as ever. Any other batch falls back to the stock path.
+`DAGSTER_EVENT_BATCH_SIZE` is set (`settings.ensure_event_batching`, called by the
+definitions); the stock SQLite storage then loops over `store_event`. This subclass writes a
+batch of asset events in one transaction per database instead. The rows written are the same
+as `store_event` writes, so the UI, partition status and asset queries read them as ever. Any
+other batch falls back to the stock path.
 
 `make run` and `make dev` select it in `DAGSTER_HOME/dagster.yaml` (written by the Makefile).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from dagster._core.events import ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlalchemy_compat import db_result
-
-# events per batch Dagster may hand over at once (a range run's partitions of one asset)
-EVENT_BATCH_SIZE = 10_000
-
-
-def ensure_event_batching() -> None:
-    """Ask Dagster to hand partition events over in batches (unless the environment says otherwise)."""
-    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
 
 
 class BatchingSqliteEventLogStorage(SqliteEventLogStorage):

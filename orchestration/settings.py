@@ -95,6 +95,16 @@ def serving_path() -> Path:
     return _path("SERVING_DB", DATA_DIR / "serving" / "warehouse.duckdb")
 
 
+# events per batch Dagster may hand over at once (a range run's partitions of one asset);
+# orchestration/event_storage.py stores such a batch in one transaction
+EVENT_BATCH_SIZE = 10_000
+
+
+def ensure_event_batching() -> None:
+    """Ask Dagster to hand partition events over in batches (unless the environment says otherwise)."""
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
+
+
 def reports_path() -> Path:
     """Where the daily surveillance reports are written (`REPORTS_DIR`, default `data/reports`)."""
     return _path("REPORTS_DIR", DATA_DIR / "reports")

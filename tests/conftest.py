@@ -59,6 +59,7 @@ def warehouse_copy(built, tmp_path, monkeypatch) -> Path:
     serving.parent.mkdir()
     shutil.copy(Path(os.environ["SERVING_DB"]), serving)
     monkeypatch.setenv("SERVING_DB", str(serving))
+    monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))  # the session's reports stay the session's
     return path
 
 

@@ -274,6 +274,7 @@ def build_app() -> Dash:
     )
     def overdose_view(*values):
         f, grain = _filters(*values[:-1]), values[-1]
+        by_zip, by_area = queries.overdoses_by(f, "zip_code").head(15), queries.overdoses_by(f, "csa").head(20)
         series = queries.overdose_series(f, grain)
         weekday = queries.overdoses_by_weekday(f)
         weekday["weekday"] = weekday["weekday"].map(lambda d: queries.WEEKDAYS[int(d) - 1])
@@ -294,11 +295,16 @@ def build_app() -> Dash:
                 title="By day of week",
             ),
             px.bar(
-                queries.overdose_calls_by_zip(f), x="calls", y="area", orientation="h", title="Overdose calls by ZIP"
+                by_zip,
+                x=["naloxone_administrations", "overdose_calls"],
+                y="area",
+                orientation="h",
+                barmode="group",
+                title="By ZIP (15 most)",
             ).update_yaxes(autorange="reversed", type="category"),
             px.bar(
-                queries.overdoses_by_csa(f).head(20),
-                x="csa",
+                by_area,
+                x="area",
                 y=["naloxone_administrations", "overdose_calls"],
                 barmode="group",
                 title="By CSA (20 most)",

@@ -1,6 +1,7 @@
 """Every figure's numbers, as SQL on the published marts (the app only draws what these return).
 
 Filters arrive as a `Filters`; `where()` renders them for the call fact joined to its dimensions,
+`area_where()` for the neighborhood-grain overdose mart (every area filter applies there),
 `csa_where()` for marts keyed by CSA. Values are bound as parameters, never pasted into SQL.
 """
 
@@ -50,6 +51,16 @@ def where(f: Filters) -> tuple[str, list]:
         ("g.zip_code", f.zips),
         ("g.police_district_code", f.districts),
     ):
+        if values:
+            clauses.append(f"{column} in ({', '.join('?' for _ in values)})")
+            params += list(values)
+    return " and ".join(clauses), params
+
+
+def area_where(f: Filters, day_column: str = "day") -> tuple[str, list]:
+    """WHERE clause for mart_overdose_daily_by_area: the days, and every area filter."""
+    clauses, params = [f"{day_column} between ? and ?"], [f.start, f.end]
+    for column, values in (("csa", f.csas), ("zip_code", f.zips), ("police_district_code", f.districts)):
         if values:
             clauses.append(f"{column} in ({', '.join('?' for _ in values)})")
             params += list(values)
@@ -133,43 +144,47 @@ def calls_per_1000(f: Filters) -> pd.DataFrame:
 
 
 def overdose_series(f: Filters, grain: str) -> pd.DataFrame:
-    """Overdose calls, naloxone administrations and non-fatal overdoses by day, week or month."""
+    """Overdose calls, naloxone administrations and non-fatal overdoses by day, week or month
+    (every day of the range, zero where nothing happened)."""
     period = {"day": "day", "week": "date_trunc('week', day)", "month": "date_trunc('month', day)"}[grain]
-    clause, params = csa_where(f, "day")
+    clause, params = area_where(f)
     return query(
-        f"""select cast({period} as date) as period, sum(overdose_calls) as overdose_calls,
-                   sum(naloxone_administrations) as naloxone_administrations,
-                   sum(nonfatal_overdoses) as nonfatal_overdoses
-            from marts.mart_overdose_daily where {clause} group by 1 order by 1""",
-        params,
+        f"""with days as (select cast(unnest(generate_series(cast(? as date), cast(? as date), interval 1 day))
+                                      as date) as day),
+            events as (select day, sum(overdose_calls) as overdose_calls,
+                              sum(naloxone_administrations) as naloxone_administrations,
+                              sum(nonfatal_overdoses) as nonfatal_overdoses
+                       from marts.mart_overdose_daily_by_area where {clause} group by 1)
+            select cast({period} as date) as period, sum(coalesce(overdose_calls, 0)) as overdose_calls,
+                   sum(coalesce(naloxone_administrations, 0)) as naloxone_administrations,
+                   sum(coalesce(nonfatal_overdoses, 0)) as nonfatal_overdoses
+            from days left join events using (day) group by 1 order by 1""",
+        [f.start, f.end, *params],
     )
 
 
 def overdoses_by_weekday(f: Filters) -> pd.DataFrame:
-    clause, params = csa_where(f, "day")
+    clause, params = area_where(f)
     return query(
         f"""select isodow(day) as weekday, sum(overdose_calls) as overdose_calls,
                    sum(naloxone_administrations) as naloxone_administrations
-            from marts.mart_overdose_daily where {clause} group by 1 order by 1""",
+            from marts.mart_overdose_daily_by_area where {clause} group by 1 order by 1""",
         params,
     )
 
 
-def overdoses_by_csa(f: Filters) -> pd.DataFrame:
-    clause, params = csa_where(f, "day")
+def overdoses_by(f: Filters, column: str) -> pd.DataFrame:
+    """Overdose calls, naloxone administrations and non-fatal overdoses by CSA or ZIP, most first."""
+    assert column in ("csa", "zip_code")
+    clause, params = area_where(f)
     return query(
-        f"""select csa, sum(overdose_calls) as overdose_calls,
+        f"""select {column} as area, sum(overdose_calls) as overdose_calls,
                    sum(naloxone_administrations) as naloxone_administrations,
                    sum(nonfatal_overdoses) as nonfatal_overdoses
-            from marts.mart_overdose_daily where {clause} and csa <> 'Unknown'
-            group by 1 order by naloxone_administrations desc, csa""",
+            from marts.mart_overdose_daily_by_area where {clause} and {column} is not null and csa <> 'Unknown'
+            group by 1 order by naloxone_administrations desc, overdose_calls desc, area""",
         params,
     )
-
-
-def overdose_calls_by_zip(f: Filters, limit: int = 10) -> pd.DataFrame:
-    overdose = Filters(f.start, f.end, ("overdose",), f.csas, f.zips, f.districts)
-    return top_areas(overdose, "g.zip_code", limit)
 
 
 def naloxone_outcomes(f: Filters, by: str) -> pd.DataFrame:
