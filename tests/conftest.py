@@ -43,7 +43,15 @@ def built(session_warehouse: Path, session_instance: dg.DagsterInstance):
 
     result = run_range(TEST_START, TEST_END, instance=session_instance)
     assert result.success, "the end-to-end demo run failed"
+    # the reports this run wrote stay as it wrote them: later runs of other tests write elsewhere
+    os.environ["REPORTS_DIR"] = str(session_warehouse.parent / "reports-of-later-runs")
     return session_warehouse, result
+
+
+@pytest.fixture(scope="session")
+def built_reports(built) -> Path:
+    """REPORTS_DIR of the session's run (`built`)."""
+    return built[0].parent / "reports"
 
 
 @pytest.fixture

@@ -236,7 +236,7 @@ def test_a_bi_client_reads_through_publications_without_failing(warehouse_copy):
     assert queries[0] > 20 and len(seen & set(published)) >= 2, (queries[0], seen)
 
 
-def test_the_reports_open_in_the_browser_with_the_clusters_sql_gives(built, browser):
+def test_the_reports_open_in_the_browser_with_the_clusters_sql_gives(built, built_reports, browser):
     """The day's outreach and epidemiology reports, opened as files: the most likely cluster's
     observed count is SQL's, nothing is requested from anywhere, no console error."""
     from orchestration.surveillance import reports
@@ -249,7 +249,7 @@ def test_the_reports_open_in_the_browser_with_the_clusters_sql_gives(built, brow
             "select observed from marts.mart_overdose_clusters where analysis_date = ? and p_value <= ? and rank = 1",
             [TEST_END, POLICY.report_p],
         ).fetchall()
-    paths = reports.report_paths(Path(os.environ["REPORTS_DIR"]), TEST_END)
+    paths = reports.report_paths(built_reports, TEST_END)
     for name, path in (("outreach", paths.outreach), ("epidemiology", paths.epidemiology)):
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         errors, requests = [], []

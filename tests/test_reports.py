@@ -4,7 +4,6 @@ small cells suppressed in the epidemiology report, plain words when nothing is s
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date
 from html.parser import HTMLParser
@@ -55,9 +54,9 @@ def _tables(path: Path) -> dict[str, list[list[str]]]:
     return parser.tables
 
 
-def test_the_days_reports_show_the_clusters_sql_gives_and_no_patient_detail(built):
+def test_the_days_reports_show_the_clusters_sql_gives_and_no_patient_detail(built, built_reports):
     path, result = built
-    paths = reports.report_paths(Path(os.environ["REPORTS_DIR"]), TEST_END)
+    paths = reports.report_paths(built_reports, TEST_END)
     assert paths.outreach.exists() and paths.epidemiology.exists()
     with duckdb.connect(str(path), read_only=True) as conn:
         expected = conn.execute(
@@ -89,9 +88,9 @@ def test_the_days_reports_show_the_clusters_sql_gives_and_no_patient_detail(buil
     assert listed and all(s["reports"]["outreach"] == str(paths.outreach) for s in listed)
 
 
-def test_the_epidemiology_report_suppresses_small_cells_and_adds_up(built):
+def test_the_epidemiology_report_suppresses_small_cells_and_adds_up(built, built_reports):
     path, _ = built
-    paths = reports.report_paths(Path(os.environ["REPORTS_DIR"]), TEST_END)
+    paths = reports.report_paths(built_reports, TEST_END)
     tables = _tables(paths.epidemiology)
     [header, *rows] = tables["demographics"]
     cells = [r[header.index(c)] for r in rows for c in ("cluster cases", "all cases")]
