@@ -94,9 +94,9 @@ class RawTable:
             + (("_source", "VARCHAR"), ("_source_row", "BIGINT"), ("_loaded_at", "TIMESTAMPTZ"))
         )
 
-    def ddl(self, qualified: str | None = None, extra: tuple[tuple[str, str], ...] = ()) -> str:
-        cols = [f'"{c}" {t}' for c, t in self.all_columns() + extra]
-        return f"CREATE TABLE IF NOT EXISTS {qualified or self.qualified} (\n  " + ",\n  ".join(cols) + "\n)"
+    def ddl(self) -> str:
+        cols = [f'"{c}" {t}' for c, t in self.all_columns()]
+        return f"CREATE TABLE IF NOT EXISTS {self.qualified} (\n  " + ",\n  ".join(cols) + "\n)"
 
 
 _CALL_TYPES = {

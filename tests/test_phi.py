@@ -103,6 +103,12 @@ def test_no_patient_value_leaves_the_restricted_schemas(warehouse_copy, tmp_path
                 leaks.append(f"{schema}.{table}: {_hits(text, values)[:3]}")
     assert leaks == []
 
+    # 4. the day's surveillance reports (files outside the warehouse, e-mailed to outreach)
+    written = sorted(settings.reports_path().glob(f"{DAY}/*.html"))
+    assert [p.name for p in written] == ["epidemiology.html", "outreach.html"]
+    for path in written:
+        assert _hits(path.read_text(), values) == [], path
+
 
 def test_tests_on_patient_level_models_keep_no_failing_rows():
     """dbt stores failing rows in `audit` for BI debugging, never for a test on a patient-level model."""

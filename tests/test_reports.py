@@ -129,3 +129,31 @@ def test_reports_are_printed_to_pdf_where_chromium_is_installed(built, tmp_path)
         written = reports.write_reports(conn, date(2024, 3, 17), tmp_path, POLICY.report_p, pdf=True)
     for name in ("outreach_pdf", "epidemiology_pdf"):
         assert Path(written[name]).read_bytes()[:5] == b"%PDF-"
+
+
+def test_two_patients_alike_in_a_cluster_count_twice(built, tmp_path):
+    """Cluster cases are counted by administration: two patients of the same age band and sex,
+    at the same point on the same day, are two cases (not one distinct row)."""
+    path, _ = built
+    copy = tmp_path / path.name
+    import shutil
+
+    shutil.copy(path, copy)
+    with duckdb.connect(str(copy)) as conn:
+        before = reports.demographics(conn, TEST_END, POLICY.report_p)
+        # one more patient, a copy of a cluster case (in its circle and window) in every field but its id
+        conn.execute(
+            """insert into restricted.fct_naloxone_administrations
+               select f.* replace (f.administration_id || '-twin' as administration_id)
+               from restricted.fct_naloxone_administrations f
+               join restricted.overdose_cluster_locations l
+                 on l.location = round(f.latitude, 4)::varchar || ',' || round(f.longitude, 4)::varchar
+               join marts.mart_overdose_clusters c using (analysis_date, rank)
+               where l.analysis_date = ? and c.p_value <= ? and f.is_nonfatal_overdose
+                 and f.incident_date between c.start_date and c.end_date
+               order by f.administration_id limit 1""",
+            [TEST_END, POLICY.report_p],
+        )
+        after = reports.demographics(conn, TEST_END, POLICY.report_p)
+    sex = lambda frame: frame[frame["dimension"] == "sex"][["cluster_cases", "all_cases"]].sum()  # noqa: E731
+    assert (sex(after) - sex(before)).tolist() == [1, 1]

@@ -231,6 +231,9 @@ def overdose_surveillance(context: dg.AssetExecutionContext, config: Surveillanc
             for table in SURVEILLANCE_TABLES
         }
     day = last  # the metadata (read by the spike sensor) describes the newest analysis day
+    paths = report_paths(settings.reports_path(), day)
+    # where the day's reports are (the notification carries them to outreach and epidemiology)
+    reports = {"outreach": str(paths.outreach), "epidemiology": str(paths.epidemiology)} if config.reports else {}
     spikes = clusters[clusters["is_spike"]] if len(clusters) else clusters
     spike_list = [
         {
@@ -244,13 +247,7 @@ def overdose_surveillance(context: dg.AssetExecutionContext, config: Surveillanc
             "radius_km": r.radius_km,
             "start": str(r.start_date),
             "end": str(r.end_date),
-            # where the day's reports are (the notification carries them to outreach and epidemiology)
-            "reports": {
-                "outreach": str(report_paths(settings.reports_path(), day).outreach),
-                "epidemiology": str(report_paths(settings.reports_path(), day).epidemiology),
-            }
-            if config.reports
-            else {},
+            "reports": reports,
         }
         for r in spikes.itertuples()
     ]

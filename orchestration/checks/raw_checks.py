@@ -1,4 +1,4 @@
-"""Checks on a raw load: blocking ones judge the staged rows before they replace anything.
+"""Checks on a raw load: blocking ones judge its rows before its transaction commits.
 
 A raw asset replaces its days of `raw.<table>` inside one transaction (see
 `orchestration.warehouse`), runs the blocking checks (schema, timestamps in the window,
@@ -29,8 +29,9 @@ class RawCheckSpec:
     local_time: str  # SQL: local wall-clock TIMESTAMP of the event (NULL when unparseable)
     latitude: str
     longitude: str
-    # a column `local_time` never decreases in (epoch instants); lets the window check read two rows a day
-    local_time_order: str | None = None
+    # (column, rule): `local_time` is rule(column) and never decreases in the column (epoch
+    # instants), which lets the window check evaluate the rule on two rows a day
+    local_time_order: tuple[str, Callable[[str], str]] | None = None
     # SQL columns that identify a row in examples (never patient values)
     example_columns: tuple[str, ...] = ()
     # a duplicate: rows sharing `duplicate_key` for which `duplicate_when` (an aggregate) holds
@@ -41,6 +42,12 @@ class RawCheckSpec:
     max_outside_window_share: float = 0.0
     freshness_hours: float = 6.0  # newest event within this many hours of the end of the loaded window
     volume_band: tuple[float, float] = (0.5, 2.0)  # day count vs. same-weekday trailing median
+
+    def __post_init__(self) -> None:
+        if self.local_time_order is not None:
+            column, rule = self.local_time_order
+            if rule(column) != self.local_time:
+                raise ValueError(f"{self.table.name}: local_time is not the ordering rule applied to {column}")
 
     @property
     def asset_key(self) -> dg.AssetKey:
@@ -59,7 +66,7 @@ CALLS_SPEC = RawCheckSpec(
     table=CALLS,
     key='"recordId"',
     local_time=sql_rules.call_local_time('"callDateTime"'),
-    local_time_order='"callDateTime"',
+    local_time_order=('"callDateTime"', sql_rules.call_local_time),
     latitude=sql_rules.coordinate('"latitude"'),
     longitude=sql_rules.coordinate('"longitude"'),
     example_columns=('"recordId"', "_source_row"),
@@ -176,8 +183,8 @@ def check_timestamps_in_window(conn, spec: RawCheckSpec, rows: str) -> dg.AssetC
     outside = "_local_time is not null and cast(_local_time as date) <> _partition_date"
     judged, total = rows, None
     if spec.local_time_order:
-        order = spec.local_time_order
-        at = {bound: spec.local_time.replace(order, bound) for bound in ("lo", "hi")}  # the rule on one row
+        order, rule = spec.local_time_order
+        at = {bound: rule(bound) for bound in ("lo", "hi")}  # the rule on each day's first and last instant
         total, suspect = conn.execute(
             f"""select coalesce(sum(n), 0)::BIGINT, coalesce(list(day) filter (where not ok), []) from (
                 select _partition_date as day, n,

@@ -24,6 +24,24 @@ def _rings(geometry_wkt: str) -> list[tuple[list[float], list[float]]]:
     return [tuple(map(list, p.exterior.xy)) for p in polygons]
 
 
+def _add_area(figure: go.Figure, geometry_wkt: str, fill: str, outline: str, label: str) -> None:
+    """One area's polygons as filled traces, labelled on hover."""
+    for x, y in _rings(geometry_wkt):
+        figure.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="lines",
+                fill="toself",
+                fillcolor=fill,
+                line={"color": outline, "width": 0.6},
+                hoverinfo="text",
+                text=label,
+                name=label,
+            )
+        )
+
+
 def base_figure(title: str) -> go.Figure:
     figure = go.Figure()
     figure.update_layout(
@@ -46,24 +64,11 @@ def choropleth(polygons: pd.DataFrame, values: pd.Series, title: str, unit: str)
     for row in polygons.itertuples():
         value = values.get(row.name)
         if value is None or pd.isna(value):
-            colour = "#dddddd"
+            colour, label = "#dddddd", row.name
         else:
             colour = sample_colorscale(COLOR_SCALE, [(value - low) / (high - low) if high > low else 0.5])[0]
-        label = f"{row.name}: {value:,.1f} {unit}" if value is not None and not pd.isna(value) else row.name
-        for x, y in _rings(row.geometry_wkt):
-            figure.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=y,
-                    fill="toself",
-                    fillcolor=colour,
-                    line={"color": "#555555", "width": 0.6},
-                    mode="lines",
-                    hoverinfo="text",
-                    text=label,
-                    name=row.name,
-                )
-            )
+            label = f"{row.name}: {value:,.1f} {unit}"
+        _add_area(figure, row.geometry_wkt, colour, "#555555", label)
     # a colour bar for the scale (an invisible marker trace carries it)
     figure.add_trace(
         go.Scatter(
@@ -97,19 +102,7 @@ def cluster_map(polygons: pd.DataFrame, clusters: pd.DataFrame, title: str) -> g
     """CSA outlines with each cluster as a circle (red when it is a spike), labelled by rank."""
     figure = base_figure(title)
     for row in polygons.itertuples():
-        for x, y in _rings(row.geometry_wkt):
-            figure.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=y,
-                    mode="lines",
-                    line={"color": "#999999", "width": 0.6},
-                    hoverinfo="text",
-                    text=row.name,
-                    fill="toself",
-                    fillcolor="#f6f6f6",
-                )
-            )
+        _add_area(figure, row.geometry_wkt, "#f6f6f6", "#999999", row.name)
     for c in clusters.itertuples():
         x, y = circle(c.center_latitude, c.center_longitude, c.radius_km)
         colour = "#c62828" if c.is_spike else "#ef6c00"

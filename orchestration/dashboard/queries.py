@@ -67,9 +67,10 @@ def area_where(f: Filters, day_column: str = "day") -> tuple[str, list]:
     return " and ".join(clauses), params
 
 
-def csa_where(f: Filters, day_column: str) -> tuple[str, list]:
-    """WHERE clause for a mart keyed by day (or month) and CSA."""
-    clauses, params = [f"{day_column} between ? and ?"], [f.start, f.end]
+def csa_where(f: Filters, day_column: str, monthly: bool = False) -> tuple[str, list]:
+    """WHERE clause for a mart keyed by day, or by month (`monthly`: the month holding the first
+    day counts), and CSA."""
+    clauses, params = [f"{day_column} between ? and ?"], [f.start.replace(day=1) if monthly else f.start, f.end]
     if f.csas:
         clauses.append(f"csa in ({', '.join('?' for _ in f.csas)})")
         params += list(f.csas)
@@ -175,7 +176,8 @@ def overdoses_by_weekday(f: Filters) -> pd.DataFrame:
 
 def overdoses_by(f: Filters, column: str) -> pd.DataFrame:
     """Overdose calls, naloxone administrations and non-fatal overdoses by CSA or ZIP, most first."""
-    assert column in ("csa", "zip_code")
+    if column not in ("csa", "zip_code"):
+        raise ValueError(f"overdoses are grouped by csa or zip_code, not {column!r}")
     clause, params = area_where(f)
     return query(
         f"""select {column} as area, sum(overdose_calls) as overdose_calls,
@@ -189,8 +191,7 @@ def overdoses_by(f: Filters, column: str) -> pd.DataFrame:
 
 def naloxone_outcomes(f: Filters, by: str) -> pd.DataFrame:
     """Naloxone administrations by response, per month (`by` = month) or per CSA (`by` = csa)."""
-    clause, params = csa_where(f, "month_start")
-    params[0] = f.start.replace(day=1)  # the month holding the first day counts
+    clause, params = csa_where(f, "month_start", monthly=True)
     group = "month_start" if by == "month" else "csa"
     return query(
         f"""select {group} as key, medication_response, sum(administrations) as administrations
@@ -244,8 +245,7 @@ def citywide_30_days(analysis_date: date) -> pd.DataFrame:
 
 
 def csa_month_heatmap(f: Filters) -> pd.DataFrame:
-    clause, params = csa_where(f, "period_start")
-    params[0] = f.start.replace(day=1)
+    clause, params = csa_where(f, "period_start", monthly=True)
     return query(
         f"""select period_start as month, csa, nonfatal_overdoses from marts.mart_overdose_monthly
             where {clause} and csa <> 'Unknown' order by 1, 2""",

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import html
 import math
-import shutil
 import subprocess
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -36,9 +35,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 class ReportPaths:
     outreach: Path
     epidemiology: Path
-
-    def pdf(self, html_path: Path) -> Path:
-        return html_path.with_suffix(".pdf")
 
 
 def report_paths(folder: Path, day: date) -> ReportPaths:
@@ -90,12 +86,16 @@ def demographics(conn, day: date, report_p: float) -> pd.DataFrame:
             where l.analysis_date = ? and c.p_value <= ?
         ),
         cases as (
-            select round(latitude, 4)::varchar || ',' || round(longitude, 4)::varchar as location,
-                   incident_date, age_band, sex
+            select administration_id,
+                   round(latitude, 4)::varchar || ',' || round(longitude, 4)::varchar as location,
+                   incident_date, age_band,
+                   -- the report's own categories: a free-text value of the EMS file never reaches it
+                   case when sex in ('Female', 'Male') then sex else 'Other or unknown' end as sex
             from restricted.fct_naloxone_administrations
             where is_nonfatal_overdose and incident_date between ? - interval 29 day and ?
         ),
         in_clusters as (
+            -- a case counts once even where two clusters' circles reach it
             select distinct c.* from cases c join members m
               on c.location = m.location and c.incident_date between m.start_date and m.end_date
         )
@@ -277,7 +277,7 @@ def epidemiology_html(
 
 def print_pdf(html_path: Path) -> Path | None:
     """The report as PDF by Debian's chromium, where it is installed (else None)."""
-    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
+    if not CHROMIUM.exists():
         return None
     pdf = html_path.with_suffix(".pdf")
     done = subprocess.run(
@@ -323,7 +323,3 @@ def write_reports(conn, day: date, folder: Path, report_p: float, pdf: bool = Tr
             if printed is not None:
                 written[name] = str(printed)
     return written
-
-
-def analysis_days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
