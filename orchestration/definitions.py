@@ -6,7 +6,6 @@ once, so the dbt subprocess opens the same file as Dagster.
 """
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from orchestration import settings
 from orchestration.assets.dbt import dbt_project, warehouse_dbt_models
@@ -15,7 +14,7 @@ from orchestration.assets.raw import raw_assets
 from orchestration.assets.reference import reference_assets
 from orchestration.assets.surveillance import surveillance_assets
 from orchestration.jobs import daily_warehouse_schedule, ems_intake_job, warehouse_job
-from orchestration.resources import AlertStore, EmsInbox, ServingStore, WarehouseDuckDB
+from orchestration.resources import AlertStore, EmsInbox, ServingStore, WarehouseDbtCli, WarehouseDuckDB
 from orchestration.sensors import ems_inbox_sensor, overdose_spike_sensor
 
 settings.export_warehouse_path()
@@ -33,7 +32,7 @@ defs = dg.Definitions(
         "duckdb": WarehouseDuckDB(
             database=dg.EnvVar("WAREHOUSE_DB"), connection_config={"memory_limit": settings.duckdb_memory_limit()}
         ),
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=settings.dbt_executable()),
+        "dbt": WarehouseDbtCli(project_dir=dbt_project, dbt_executable=settings.dbt_executable()),
         "serving": ServingStore(),
         "alerts": AlertStore(),
         "ems_inbox": EmsInbox(),

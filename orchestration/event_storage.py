@@ -13,17 +13,33 @@ batch of asset events in one transaction per database instead. The rows written 
 as `store_event` writes, so the UI, partition status and asset queries read them as ever. Any
 other batch falls back to the stock path.
 
+Every other write (step events, asset check results, run status) is still one transaction per
+event, but on a connection kept open per database file (the index and the few newest runs):
+the stock storage creates an engine and opens SQLite afresh for every event, compiling every
+statement again (about 10-20 ms an event; a one-day update writes some 800). Each use is still
+one committed transaction under the storage's lock, and SQLite locks the file between
+processes as before: another process (the UI, the daemon) sees each event once it is committed.
+
 `make run` and `make dev` select it in `DAGSTER_HOME/dagster.yaml` (written by the Makefile).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from dagster._core.events import ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlalchemy_compat import db_result
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+# run shards whose connection stays open (the index's, the current run's, a few recent ones)
+MAX_OPEN_SHARDS = 4
 
 
 class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
@@ -32,6 +48,34 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
     @classmethod
     def from_config_value(cls, inst_data, config_value):  # noqa: ANN001, ANN206 - Dagster's signature
         return cls(inst_data=inst_data, **config_value)
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        """The stock `_connect` (one transaction per use) on a connection kept open per shard."""
+        with self._db_lock:
+            engines: OrderedDict[str, Engine] = self.__dict__.setdefault("_engines", OrderedDict())
+            if shard not in self._initialized_dbs or shard not in engines:
+                # first use, or after wipe(): a new engine, and the schema created if missing
+                if shard in engines:
+                    engines.pop(shard).dispose()
+                engines[shard] = create_engine(
+                    self.conn_string_for_shard(shard),
+                    poolclass=StaticPool,
+                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+                )
+                self._initdb(engines[shard])
+                self._initialized_dbs.add(shard)
+                while len(engines) > MAX_OPEN_SHARDS:  # a webserver reads many runs: close the oldest
+                    engines.popitem(last=False)[1].dispose()
+            engines.move_to_end(shard)
+            with engines[shard].connect() as conn, conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        with self._db_lock:
+            for engine in self.__dict__.pop("_engines", {}).values():
+                engine.dispose()
+        super().dispose()
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         batchable = (

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from orchestration import settings
-from orchestration.assets.dbt import build_args, partition_window
+from orchestration.assets.dbt import RUN_WINDOW_TABLE, build_args, partition_window, write_run_window
 from tests.conftest import TEST_END, TEST_START, run_in_location
 
 MODELS = {
@@ -69,12 +69,9 @@ def test_partition_window_comes_from_the_run_tags():
     assert partition_window({}) is None
     with pytest.raises(ValueError):
         partition_window({"dagster/partition": "2024-03-05'; drop table raw.calls_for_service; --"})
-    args = build_args((date(2024, 3, 1), date(2024, 3, 7)), full_refresh=False)
-    assert args[0] == "build" and json.loads(args[args.index("--vars") + 1]) == {
-        "partition_start": "2024-03-01",
-        "partition_end": "2024-03-07",
-    }
-    assert build_args(None, full_refresh=True) == ["build", "--full-refresh"]
+    # no --vars: the window goes through a table, so dbt's parsed project stays valid from day to day
+    assert build_args(full_refresh=False) == ["build"]
+    assert build_args(full_refresh=True) == ["build", "--full-refresh"]
 
 
 def test_an_incremental_build_equals_a_full_build_after_reloads_corrections_and_an_emptied_day(
@@ -173,6 +170,25 @@ def test_a_daily_run_passes_its_day_to_dbt_and_rebuilds_that_day(warehouse_copy)
             [day],
         ).fetchone()
         assert raw == fact + quarantined > 0
+        # the window is cleared once dbt has run: a later dbt run by hand is not widened by it
+        assert conn.execute(f"select count(*) from {RUN_WINDOW_TABLE}").fetchone()[0] == 0
+
+
+def test_the_window_table_and_command_line_vars_both_name_the_days_to_rebuild(warehouse_copy, tmp_path):
+    """The macro reads `RUN_WINDOW_TABLE` (what Dagster writes) unless vars are given by hand."""
+    dbt(warehouse_copy, tmp_path / "target", "run", "-s", *SELECT)  # settle: nothing left to rebuild
+    write_run_window(str(warehouse_copy), (date(2024, 3, 3), date(2024, 3, 4)))
+    dbt(warehouse_copy, tmp_path / "target", "run", "-s", *SELECT)
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        assert rebuilt(conn, "fct_calls_for_service") == {date(2024, 3, 3), date(2024, 3, 4)}
+    window = json.dumps({"partition_start": "2024-03-06", "partition_end": "2024-03-06"})
+    dbt(warehouse_copy, tmp_path / "target", "run", "-s", *SELECT, "--vars", window)
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        assert rebuilt(conn, "fct_calls_for_service") == {date(2024, 3, 6)}
+    write_run_window(str(warehouse_copy), None)
+    dbt(warehouse_copy, tmp_path / "target", "run", "-s", *SELECT)
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        assert rebuilt(conn, "fct_calls_for_service") == set()
 
 
 def _parquet_file(folder: Path, table: str, year: int) -> Path:

@@ -301,3 +301,16 @@ def test_dbt_and_dagster_cap_duckdb_memory_with_the_same_default():
     profile = (settings.DBT_PROJECT_DIR / "profiles.yml").read_text()
     match = re.search(r"memory_limit: \"\{\{ env_var\('DUCKDB_MEMORY_LIMIT', '([^']+)'\) \}\}\"", profile)
     assert match and match.group(1) == settings.DUCKDB_MEMORY_LIMIT_DEFAULT
+
+
+def test_the_dbt_resource_leaves_out_only_dagster_dbts_in_process_adapter():
+    """`WarehouseDbtCli` overrides one private method of dagster-dbt; an upgrade that renames it
+    would silently bring the 2 s back, so the name is checked against the installed dagster-dbt."""
+    from dagster_dbt import DbtCliResource
+
+    from orchestration.definitions import defs
+    from orchestration.resources import WarehouseDbtCli
+
+    assert callable(getattr(DbtCliResource, "_initialize_dbt_core_adapter", None))
+    assert isinstance(defs.resources["dbt"], WarehouseDbtCli)
+    assert defs.resources["dbt"]._initialize_dbt_core_adapter(["build"]) is None

@@ -11,7 +11,8 @@ Pending days are:
 - every day, when the table is new or rebuilt with --full-refresh, or when the fingerprint of
   what the rows are derived from besides the input's rows (reference tables, seeds, the model's
   own SQL) differs from the last successful build's: a new spellings seed changes every key;
-- the partition window of the run, passed by Dagster as vars partition_start / partition_end;
+- the partition window of the run, written by Dagster into `incremental_state.run_window`
+  (or vars partition_start / partition_end on the command line);
 - days holding input rows loaded after the last successful build (`loaded_at` above its high
   water mark): a load outside a run, or a run whose dbt build failed;
 - days the table has and the input no longer has (an emptied day);
@@ -55,14 +56,21 @@ fact + quarantine) stay on the whole table.
     ))
 {%- endmacro %}
 
-{#- The partition window vars as a select of days (nothing when they are not given). -#}
+{#- The run's window: the days Dagster wrote into `run_window` before invoking dbt (a table
+    read when the model runs, so a new window every day leaves dbt's parsed project as it was:
+    `--vars` that change would make dbt re-parse the whole project on every run). Vars
+    partition_start / partition_end given on the command line (a run by hand) are used instead. -#}
+{% macro run_window_relation() -%}
+    {{ incremental_state_schema() }}.run_window
+{%- endmacro %}
+
 {% macro window_days() -%}
     {%- set start = var('partition_start', none) -%}
     {%- set end = var('partition_end', start) -%}
     {%- if start -%}
     select cast(unnest(generate_series(date '{{ start }}', date '{{ end }}', interval 1 day)) as date) as day
     {%- else -%}
-    select cast(null as date) as day where false
+    select day from {{ run_window_relation() }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -72,6 +80,7 @@ fact + quarantine) stay on the whole table.
     create schema if not exists {{ incremental_state_schema() }};
     create table if not exists {{ days }} (day date, status varchar);
     create table if not exists {{ state }} (fingerprint varchar, high_water timestamptz, built_at timestamptz);
+    create table if not exists {{ run_window_relation() }} (day date);
     {% if not is_incremental() %}
     delete from {{ days }};
     insert into {{ days }} select distinct partition_date, 'pending' from {{ input }};

@@ -1,6 +1,5 @@
 """The dbt project as Dagster assets: models, seeds and snapshots, with dbt tests as asset checks."""
 
-import json
 import subprocess
 from collections.abc import Iterator, Mapping
 from datetime import date
@@ -185,19 +184,34 @@ def partition_window(tags: Mapping[str, str]) -> tuple[date, date] | None:
     return None
 
 
-def build_args(window: tuple[date, date] | None, full_refresh: bool) -> list[str]:
-    """`dbt build` arguments: the window reaches the incremental models as vars partition_start/end.
+# The run's days, read by the incremental models' pre-hook (macros/incremental_days.sql,
+# `run_window_relation`). A table rather than `--vars`: vars that change every day make dbt
+# re-parse the whole project on every run (about 4 s), a table is read only when the models run.
+RUN_WINDOW_TABLE = "incremental_state.run_window"
+
+
+def write_run_window(database: str, window: tuple[date, date] | None) -> None:
+    """Replace the run window's days (none: the models rebuild only what changed since their last build)."""
+    schema = RUN_WINDOW_TABLE.split(".")[0]
+    with duckdb.connect(database) as conn:
+        conn.execute(f"create schema if not exists {schema}")
+        conn.execute(f"create table if not exists {RUN_WINDOW_TABLE} (day date)")
+        conn.execute(f"delete from {RUN_WINDOW_TABLE}")
+        if window is not None:
+            conn.execute(
+                f"insert into {RUN_WINDOW_TABLE} "
+                "select cast(unnest(generate_series(?::date, ?::date, interval 1 day)) as date)",
+                list(window),
+            )
+
+
+def build_args(full_refresh: bool) -> list[str]:
+    """`dbt build` arguments (the window goes through `RUN_WINDOW_TABLE`, not the command line).
 
     The models also rebuild days loaded since their last build and days whose record ids changed
     (macros/incremental_days.sql), so a run without a window is still correct, only broader.
     """
-    args = ["build"]
-    if window is not None:
-        start, end = (day.isoformat() for day in window)
-        args += ["--vars", json.dumps({"partition_start": start, "partition_end": end})]
-    if full_refresh:
-        args.append("--full-refresh")
-    return args
+    return ["build", "--full-refresh"] if full_refresh else ["build"]
 
 
 @dbt_assets(
@@ -215,8 +229,12 @@ def warehouse_dbt_models(
     dropped = drop_legacy_relations(duckdb.database)
     if dropped:
         context.log.info(f"dropped relations of an earlier layout (rebuilt by this build): {dropped}")
-    invocation = dbt.cli(build_args(window, config.full_refresh), context=context, raise_on_error=False)
-    events = list(invocation.stream())
+    write_run_window(duckdb.database, window)
+    try:
+        invocation = dbt.cli(build_args(config.full_refresh), context=context, raise_on_error=False)
+        events = list(invocation.stream())
+    finally:
+        write_run_window(duckdb.database, None)  # a later dbt run by hand is not widened by it
     manifest = invocation.manifest
     relations = {
         uid: f'{node["schema"]}."{node.get("alias") or node["name"]}"'

@@ -1,0 +1,102 @@
+"""The event log storage `make run` and `make dev` configure (orchestration/event_storage.py).
+
+It writes Dagster's own SQLite files, which the UI, the daemon and later runs read with the
+stock storage: whatever it writes, in a batch or on a kept connection, must read back there
+exactly as Dagster produced it.
+"""
+
+import subprocess
+from collections import Counter
+
+import dagster as dg
+import pytest
+import yaml
+from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from orchestration import settings
+from orchestration.event_storage import MAX_OPEN_SHARDS, BatchingSqliteEventLogStorage
+
+DAYS = dg.DailyPartitionsDefinition(start_date="2024-03-01", end_date="2024-03-08")
+
+
+@dg.asset(partitions_def=DAYS)
+def daily_counts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"days": len(context.partition_keys)})
+
+
+@dg.asset_check(asset=daily_counts)
+def daily_counts_positive() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True)
+
+
+@dg.asset(check_specs=[dg.AssetCheckSpec("summary_balanced", asset="summary")])
+def summary() -> dg.MaterializeResult:
+    return dg.MaterializeResult(check_results=[dg.AssetCheckResult(check_name="summary_balanced", passed=False)])
+
+
+@pytest.fixture
+def makefile_config(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    subprocess.run(
+        ["make", "-s", f"DAGSTER_HOME={home}", f"{home}/dagster.yaml"], cwd=settings.PROJECT_ROOT, check=True
+    )
+    settings.ensure_event_batching()  # as the definitions do: range runs hand their events over in batches
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    return yaml.safe_load((home / "dagster.yaml").read_text()), home / "history" / "runs"
+
+
+def test_every_event_reads_back_through_the_stock_storage(makefile_config):
+    config, runs_dir = makefile_config
+    results = []
+    with dg.instance_for_test(overrides=config) as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, BatchingSqliteEventLogStorage)
+        # a range run (its partition events come as one batch), then single days: more runs than
+        # the storage keeps connections for
+        range_tags = {ASSET_PARTITION_RANGE_START_TAG: "2024-03-01", ASSET_PARTITION_RANGE_END_TAG: "2024-03-07"}
+        results.append(dg.materialize([daily_counts, daily_counts_positive], instance=instance, tags=range_tags))
+        for day in ("2024-03-02", "2024-03-03", "2024-03-04", "2024-03-05", "2024-03-06"):
+            results.append(dg.materialize([daily_counts, daily_counts_positive], instance=instance, partition_key=day))
+        results.append(dg.materialize([summary], instance=instance, raise_on_error=False))
+        assert len(storage.__dict__["_engines"]) <= MAX_OPEN_SHARDS
+        storage.dispose()
+
+    # what the UI reads: the stock storage over the same files, in a new object
+    stock = SqliteEventLogStorage(str(runs_dir))
+    for result in results:
+        produced = Counter(e.event_type_value for e in result.all_events)
+        stored = Counter(
+            r.dagster_event.event_type_value for r in stock.get_logs_for_run(result.run_id) if r.is_dagster_event
+        )
+        # every event the run produced (with the planned events written when the run was created)
+        assert produced - stored == Counter(), result.run_id
+        assert stored["ASSET_MATERIALIZATION_PLANNED"] >= 1
+    key = daily_counts.key
+    assert stock.get_materialized_partitions(key) == {f"2024-03-0{d}" for d in range(1, 8)}
+    # 7 range days + 5 single days
+    assert len(stock.fetch_materializations(key, limit=100).records) == 12
+    latest = stock.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(key, "daily_counts_positive"), dg.AssetCheckKey(summary.key, "summary_balanced")]
+    )
+    assert latest[dg.AssetCheckKey(key, "daily_counts_positive")].evaluation.passed is True
+    assert latest[dg.AssetCheckKey(summary.key, "summary_balanced")].evaluation.passed is False
+    assert latest[dg.AssetCheckKey(summary.key, "summary_balanced")].run_id == results[-1].run_id
+
+
+def test_a_second_process_sees_each_event_once_committed_and_a_wipe_starts_afresh(makefile_config):
+    """Connections stay open between events; another reader must still see every commit at once."""
+    config, runs_dir = makefile_config
+    with dg.instance_for_test(overrides=config) as instance:
+        first = dg.materialize([daily_counts], instance=instance, partition_key="2024-03-01")
+        reader = SqliteEventLogStorage(str(runs_dir))
+        before = len(reader.get_logs_for_run(first.run_id))
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="landed_by_hand"))
+        assert reader.get_latest_materialization_events([dg.AssetKey("landed_by_hand")])[dg.AssetKey("landed_by_hand")]
+        assert len(reader.get_logs_for_run(first.run_id)) == before
+
+        instance.event_log_storage.wipe()
+        assert reader.get_materialized_partitions(daily_counts.key) == set()
+        second = dg.materialize([daily_counts], instance=instance, partition_key="2024-03-02")
+        assert second.success
+        assert SqliteEventLogStorage(str(runs_dir)).get_materialized_partitions(daily_counts.key) == {"2024-03-02"}
