@@ -15,6 +15,7 @@ from dagster._core.storage.tags import (
 )
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from dagster_duckdb import DuckDBResource
+from duckdb import Error as DuckDBError
 from pydantic import Field
 
 from orchestration import settings
@@ -230,11 +231,19 @@ def warehouse_dbt_models(
     if dropped:
         context.log.info(f"dropped relations of an earlier layout (rebuilt by this build): {dropped}")
     write_run_window(duckdb.database, window)
+    invocation = None
     try:
         invocation = dbt.cli(build_args(config.full_refresh), context=context, raise_on_error=False)
         events = list(invocation.stream())
     finally:
-        write_run_window(duckdb.database, None)  # a later dbt run by hand is not widened by it
+        if invocation is not None and invocation.process.poll() is None:
+            # reading dbt's events failed while dbt still runs (and holds the database): stop it
+            invocation.process.terminate()
+            invocation.process.wait(timeout=120)
+        try:
+            write_run_window(duckdb.database, None)  # a later dbt run by hand is not widened by it
+        except DuckDBError as exc:  # never hide why the step failed behind this
+            context.log.warning(f"could not clear {RUN_WINDOW_TABLE}: {exc}")
     manifest = invocation.manifest
     relations = {
         uid: f'{node["schema"]}."{node.get("alias") or node["name"]}"'
