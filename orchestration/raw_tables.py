@@ -64,6 +64,9 @@ HEALTH_COLUMNS: tuple[str, ...] = (
 )
 
 
+# when a row was loaded: a reload of the same rows changes only this column
+LOADED_AT_COLUMN = "_loaded_at"
+
 # where loads once waited for their checks (now a load's own transaction): dropped on sight
 LEGACY_PENDING_SCHEMA = "raw_pending"
 
@@ -91,7 +94,7 @@ class RawTable:
             self.columns
             + bookkeeping
             + self.provenance
-            + (("_source", "VARCHAR"), ("_source_row", "BIGINT"), ("_loaded_at", "TIMESTAMPTZ"))
+            + (("_source", "VARCHAR"), ("_source_row", "BIGINT"), (LOADED_AT_COLUMN, "TIMESTAMPTZ"))
         )
 
     def ddl(self) -> str:

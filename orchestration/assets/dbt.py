@@ -1,5 +1,6 @@
 """The dbt project as Dagster assets: models, seeds and snapshots, with dbt tests as asset checks."""
 
+import json
 import subprocess
 from collections.abc import Iterator, Mapping
 from datetime import date
@@ -14,11 +15,13 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
 )
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.asset_utils import get_asset_check_key_for_test
 from dagster_duckdb import DuckDBResource
 from duckdb import Error as DuckDBError
 from pydantic import Field
 
 from orchestration import settings
+from orchestration.assets import unchanged_tests
 from orchestration.partitions import WRITER_POOL
 
 
@@ -167,6 +170,61 @@ class DbtBuildConfig(dg.Config):
         default=False,
         description="rebuild the incremental models from every raw row (dbt --full-refresh) instead of the run's days",
     )
+    rerun_unchanged_tests: bool = Field(
+        default=False,
+        description="run every selected dbt test, also those whose inputs have not changed since they passed",
+    )
+
+
+class ReusedTests:
+    """Which selected dbt tests this run reuses (assets/unchanged_tests.py), and their results."""
+
+    def __init__(self, database: str, context: dg.AssetExecutionContext, rerun: bool):
+        self.database = database
+        manifest = json.loads(dbt_project.manifest_path.read_text())
+        self.names = {uid: node["name"] for uid, node in manifest["nodes"].items()}
+        translator = WarehouseTranslator()
+        selected = set(context.selected_asset_check_keys)
+        inputs = unchanged_tests.DbtTestInputs(manifest)
+        keys = {
+            uid: get_asset_check_key_for_test(manifest, translator, uid, dbt_project) for uid in inputs.candidates()
+        }
+        self.keys = {uid: key for uid, key in keys.items() if key is not None and key in selected}
+        with duckdb.connect(database) as conn:
+            self.fingerprints = inputs.fingerprints(conn, self.keys)
+            previous = unchanged_tests.recorded(conn)
+        self.reused = (
+            {}
+            if rerun
+            else {
+                uid: previous[uid][1]
+                for uid, fingerprint in self.fingerprints.items()
+                if uid in previous and previous[uid][0] == fingerprint
+            }
+        )
+
+    def exclude_args(self) -> list[str]:
+        """One `--exclude` value naming every reused test (dagster-dbt reads one value per flag)."""
+        return ["--exclude", " ".join(sorted(self.names[uid] for uid in self.reused))] if self.reused else []
+
+    def results(self) -> Iterator[dg.AssetCheckResult]:
+        for uid, passed_at in self.reused.items():
+            key = self.keys[uid]
+            yield dg.AssetCheckResult(
+                asset_key=key.asset_key,
+                check_name=key.name,
+                passed=True,
+                metadata={
+                    "unique_id": uid,
+                    "reused": f"not run again: inputs unchanged since it passed at {passed_at:%Y-%m-%d %H:%M %Z}",
+                },
+            )
+
+    def record(self, passed: set[str]) -> None:
+        """Fingerprints of the tests that ran and passed; tests that ran and did not pass are forgotten."""
+        ran = set(self.fingerprints) - set(self.reused)
+        with duckdb.connect(self.database) as conn:
+            unchanged_tests.record(conn, {uid: self.fingerprints[uid] for uid in ran & passed}, ran - passed)
 
 
 def partition_window(tags: Mapping[str, str]) -> tuple[date, date] | None:
@@ -231,9 +289,13 @@ def warehouse_dbt_models(
     if dropped:
         context.log.info(f"dropped relations of an earlier layout (rebuilt by this build): {dropped}")
     write_run_window(duckdb.database, window)
+    reuse = ReusedTests(duckdb.database, context, rerun=config.full_refresh or config.rerun_unchanged_tests)
+    if reuse.reused:
+        context.log.info(f"{len(reuse.reused)} dbt tests not run again: their inputs are unchanged since they passed")
     invocation = None
     try:
-        invocation = dbt.cli(build_args(config.full_refresh), context=context, raise_on_error=False)
+        args = build_args(config.full_refresh) + reuse.exclude_args()
+        invocation = dbt.cli(args, context=context, raise_on_error=False)
         events = list(invocation.stream())
     finally:
         if invocation is not None and invocation.process.poll() is None:
@@ -256,15 +318,20 @@ def warehouse_dbt_models(
         for uid, node in manifest["nodes"].items()
         if node["resource_type"] == "test" and node.get("relation_name")
     }
+    passed = set()
     for event in events:
         unique_id = getattr(event, "metadata", {}).get("unique_id")
         uid = unique_id.value if hasattr(unique_id, "value") else unique_id
+        if isinstance(event, dg.AssetCheckResult) and event.passed:
+            passed.add(uid)
         if isinstance(event, dg.Output) and uid in counts:
             yield event.with_metadata({**event.metadata, "dagster/row_count": counts[uid]})
         elif isinstance(event, dg.AssetCheckResult) and not event.passed and uid in failures:
             yield with_failure_examples(duckdb.database, event, failures[uid])
         else:
             yield event
+    yield from reuse.results()
+    reuse.record(passed)
     if not invocation.is_successful():
         raise dg.Failure(
             "dbt build failed: see the dbt log above (failed models and tests are listed there)",

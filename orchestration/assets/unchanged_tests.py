@@ -1,0 +1,158 @@
+"""dbt tests whose inputs have not changed since they passed are not run again.
+
+A daily update rebuilds the days that changed, but `dbt build` also runs every test of the
+reference side of the graph (seeds, neighborhoods, CSA indicators, boundaries, the date and
+time dimensions): some 65 of its 190 tests, about 70 ms of dbt's own work each, on data that
+changes a few times a year. A test is reused when nothing it reads can have changed since it
+last passed:
+
+- it reads no source that grows by day (the calls and the naloxone reports: tests downstream
+  of them always run);
+- its fingerprint is the one recorded when it last passed: the test's own definition and the
+  code and configuration of every node upstream of it (manifest checksums and configs, seed
+  files included), every macro, the dbt version and project file, and the content of every
+  source table upstream of it (row count and a sum of row hashes, leaving out the load time:
+  the reference tables are reloaded every day with the same rows).
+
+A reused test is reported to Dagster as passed, saying so in its metadata with the time it
+last ran: the publication audit reads it like any other result. A test that fails, warns or
+errors is never recorded, so it runs again until it passes. `full_refresh` and
+`rerun_unchanged_tests` run every test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from orchestration.raw_tables import LOADED_AT_COLUMN, RAW_TABLES
+
+# bookkeeping of reused tests (beside the incremental models' ledgers; never published)
+PASSED_TESTS_TABLE = "incremental_state.passed_tests"
+
+
+def _digest(value: Any) -> str:
+    return hashlib.md5(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def grows_by_day(source: Mapping[str, Any]) -> bool:
+    """A source whose rows arrive by day (its tests' inputs change with every load)."""
+    table = RAW_TABLES.get(source.get("identifier") or source["name"])
+    return source.get("schema") == "raw" and table is not None and table.partitioned
+
+
+class DbtTestInputs:
+    """The tests of a manifest that may be reused, and the fingerprint of each one's inputs."""
+
+    def __init__(self, manifest: Mapping[str, Any]):
+        self.manifest = manifest
+        self.parents: Mapping[str, list[str]] = manifest["parent_map"]
+        self._ancestors: dict[str, frozenset[str]] = {}
+
+    def ancestors(self, unique_id: str) -> frozenset[str]:
+        if unique_id not in self._ancestors:
+            found: set[str] = set()
+            for parent in self.parents.get(unique_id, []):
+                found |= {parent, *self.ancestors(parent)}
+            self._ancestors[unique_id] = frozenset(found)
+        return self._ancestors[unique_id]
+
+    def candidates(self) -> list[str]:
+        """Data tests that read no source growing by day."""
+        sources = self.manifest["sources"]
+        return sorted(
+            uid
+            for uid, node in self.manifest["nodes"].items()
+            if node["resource_type"] == "test"
+            and not any(a in sources and grows_by_day(sources[a]) for a in self.ancestors(uid))
+        )
+
+    def _code(self, unique_id: str) -> Any:
+        node = self.manifest["nodes"].get(unique_id) or self.manifest["sources"][unique_id]
+        return [
+            unique_id,
+            node.get("checksum"),
+            node.get("config"),
+            node.get("test_metadata"),
+            node.get("raw_code"),
+            node.get("schema"),
+            node.get("identifier"),
+        ]
+
+    def fingerprints(self, conn: duckdb.DuckDBPyConnection, tests: Iterable[str]) -> dict[str, str]:
+        """Each test's fingerprint (see the module's docstring), source contents read from `conn`."""
+        shared = _digest(
+            [
+                self.manifest["metadata"].get("dbt_version"),
+                self.manifest["metadata"].get("project_id"),
+                sorted((uid, m.get("macro_sql")) for uid, m in self.manifest["macros"].items()),
+            ]
+        )
+        contents: dict[str, Any] = {}
+        result = {}
+        for test in tests:
+            upstream = sorted(self.ancestors(test))
+            for uid in upstream:
+                if uid in self.manifest["sources"] and uid not in contents:
+                    source = self.manifest["sources"][uid]
+                    contents[uid] = table_content(conn, source["schema"], source.get("identifier") or source["name"])
+            result[test] = _digest(
+                [shared, self._code(test), [self._code(u) for u in upstream], [contents.get(u) for u in upstream]]
+            )
+        return result
+
+
+def table_content(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> Any:
+    """Row count and sum of row hashes, without the load time (a daily reload of the same rows
+    is the same content); a table that cannot be read gives a value no earlier run recorded."""
+    try:
+        columns = [
+            c
+            for (c,) in conn.execute(
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+                "order by ordinal_position",
+                [schema, table],
+            ).fetchall()
+            if c != LOADED_AT_COLUMN
+        ]
+        if not columns:
+            return "missing"
+        select = ", ".join(f'"{c}"' for c in columns)
+        rows = f'select {select} from {schema}."{table}"'
+        return conn.execute(f"select count(*), sum(hash(t)) from ({rows}) t").fetchone()
+    except duckdb.Error as exc:
+        return f"unreadable: {exc}"
+
+
+def recorded(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, datetime]]:
+    """{test: (fingerprint, passed_at)} of the tests that passed with their current inputs."""
+    _ensure(conn)
+    rows = conn.execute(f"select unique_id, fingerprint, passed_at from {PASSED_TESTS_TABLE}").fetchall()
+    return {uid: (fingerprint, passed_at) for uid, fingerprint, passed_at in rows}
+
+
+def record(conn: duckdb.DuckDBPyConnection, passed: Mapping[str, str], not_passed: Iterable[str]) -> None:
+    """Record the fingerprints tests passed with; forget tests that did not pass."""
+    _ensure(conn)
+    forget = sorted({*passed, *not_passed})
+    if forget:
+        conn.execute(f"delete from {PASSED_TESTS_TABLE} where list_contains(?, unique_id)", [forget])
+    if passed:
+        now = datetime.now(UTC)
+        conn.executemany(
+            f"insert into {PASSED_TESTS_TABLE} values (?, ?, ?)", [(uid, fp, now) for uid, fp in passed.items()]
+        )
+
+
+def _ensure(conn: duckdb.DuckDBPyConnection) -> None:
+    schema = PASSED_TESTS_TABLE.split(".")[0]
+    conn.execute(f"create schema if not exists {schema}")
+    conn.execute(
+        f"create table if not exists {PASSED_TESTS_TABLE} "
+        "(unique_id varchar, fingerprint varchar, passed_at timestamptz)"
+    )

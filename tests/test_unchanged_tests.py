@@ -1,0 +1,134 @@
+"""dbt tests whose inputs have not changed since they passed are not run again
+(orchestration/assets/unchanged_tests.py): a change of any input brings a test back, a failed
+test always runs again, and tests downstream of the daily sources always run."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import duckdb
+
+from orchestration.assets.dbt import dbt_project, warehouse_dbt_models
+from orchestration.assets.unchanged_tests import PASSED_TESTS_TABLE, DbtTestInputs
+from tests.conftest import TEST_END
+
+POPULATION_TEST = "accepted_range_stg_bchd_nhp__csa_indicators_population__0"
+DATE_TEST = "unique_dim_date_date_key"
+CALL_ID_TEST = "unique_fct_calls_for_service_call_id"
+
+
+def _dbt_run(instance, config: dict | None = None):
+    run_config = {"ops": {"warehouse_dbt_models": {"config": config}}} if config else None
+    from orchestration.definitions import defs
+
+    return defs.resolve_job_def("warehouse_job").execute_in_process(
+        asset_selection=list(warehouse_dbt_models.keys),
+        instance=instance,
+        partition_key=TEST_END.isoformat(),
+        raise_on_error=False,
+        run_config=run_config,
+    )
+
+
+def _by_name(result) -> dict[str, tuple[bool, bool]]:
+    names = {}
+    for evaluation in result.get_asset_check_evaluations():
+        uid = evaluation.metadata["unique_id"].value if "unique_id" in evaluation.metadata else None
+        if uid:
+            names[uid.split(".")[2]] = (evaluation.passed, "reused" in evaluation.metadata)
+    return names
+
+
+def test_which_tests_may_be_reused_follows_the_graph():
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    candidates = {uid.split(".")[2] for uid in DbtTestInputs(manifest).candidates()}
+    assert {POPULATION_TEST, DATE_TEST} <= candidates
+    # anything reading the calls or the naloxone reports always runs
+    assert CALL_ID_TEST not in candidates
+    assert not any("fct_naloxone" in c or "fct_calls" in c or "mart_overdose" in c for c in candidates)
+
+
+def test_unchanged_tests_are_reused_and_a_changed_input_brings_its_tests_back(warehouse_copy):
+    with dg.DagsterInstance.ephemeral() as instance:
+        first_result = _dbt_run(instance)
+        assert first_result.success  # dbt ran with the reused tests left out
+        first = _by_name(first_result)
+        # the session's build recorded what passed: reference tests are reused, the rest ran
+        assert first[DATE_TEST] == (True, True)
+        assert first[POPULATION_TEST] == (True, True)
+        assert first[CALL_ID_TEST] == (True, False)
+        reused = sum(1 for _, r in first.values() if r)
+        assert reused >= 40, reused
+
+        # a bad population arrives in the NHP table: its test runs again, and fails
+        with duckdb.connect(str(warehouse_copy)) as conn:
+            conn.execute(
+                "update raw.csa_health_indicators set Population = -5 "
+                "where CSA = (select min(CSA) from raw.csa_health_indicators)"
+            )
+        second_result = _dbt_run(instance)
+        second = _by_name(second_result)
+        assert second[POPULATION_TEST] == (False, False)
+        assert second[DATE_TEST] == (True, True)  # the date dimension does not read it
+        assert not second_result.success
+
+        # still failing: it runs again rather than being reused (a failure is never recorded)
+        assert _by_name(_dbt_run(instance))[POPULATION_TEST] == (False, False)
+
+        # corrected: it runs and passes, then is reused
+        with duckdb.connect(str(warehouse_copy)) as conn:
+            conn.execute("update raw.csa_health_indicators set Population = 1000 where Population = -5")
+        corrected = _dbt_run(instance)
+        assert corrected.success and _by_name(corrected)[POPULATION_TEST] == (True, False)
+        assert _by_name(_dbt_run(instance))[POPULATION_TEST] == (True, True)
+
+        # asked to: every test runs
+        forced = _by_name(_dbt_run(instance, {"rerun_unchanged_tests": True}))
+        assert not any(r for _, r in forced.values())
+    with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
+        # the bookkeeping holds test ids and digests only
+        assert [d[0] for d in conn.execute(f"describe {PASSED_TESTS_TABLE}").fetchall()] == [
+            "unique_id",
+            "fingerprint",
+            "passed_at",
+        ]
+
+
+def test_a_fingerprint_changes_with_every_input_and_only_with_its_own(tmp_path):
+    """Code upstream (a seed file's checksum, a macro), data upstream (a source table's rows): each
+    changes the fingerprint of the tests reading it, and of no other test."""
+    import copy
+
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    inputs = DbtTestInputs(manifest)
+    uid = {u.split(".")[2]: u for u in inputs.candidates()}
+    population, date_key = uid[POPULATION_TEST], uid[DATE_TEST]
+    rules = uid["unique_call_type_rules_rule_id"]
+    nhp = next(u for u, s in manifest["sources"].items() if s["name"] == "csa_health_indicators")
+    database = tmp_path / "w.duckdb"
+    with duckdb.connect(str(database)) as conn:
+        conn.execute("create schema raw")
+        conn.execute("create table raw.csa_health_indicators as select 'A' as CSA, 10.0 as Population")
+
+        def prints(m):
+            return DbtTestInputs(m).fingerprints(conn, [population, date_key, rules])
+
+        before = prints(manifest)
+        assert prints(manifest) == before  # deterministic
+        conn.execute("update raw.csa_health_indicators set Population = 11")
+        after_data = prints(manifest)
+        assert after_data[population] != before[population]
+        assert after_data[date_key] == before[date_key] and after_data[rules] == before[rules]
+
+        edited = copy.deepcopy(manifest)
+        seed = next(u for u in edited["nodes"] if u.startswith("seed.") and u.endswith(".call_type_rules"))
+        edited["nodes"][seed]["checksum"]["checksum"] = "0" * 64
+        after_seed = prints(edited)
+        assert after_seed[rules] != after_data[rules]
+        assert after_seed[population] == after_data[population] and after_seed[date_key] == after_data[date_key]
+
+        macro = next(iter(edited["macros"]))
+        edited["macros"][macro]["macro_sql"] += " "
+        assert all(prints(edited)[t] != after_seed[t] for t in (population, date_key, rules))
+    assert nhp in inputs.ancestors(population) and nhp not in inputs.ancestors(date_key)
