@@ -18,6 +18,8 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,14 +38,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def dashboard(built):
-    """The dashboard as `make dashboard` starts it, on the session's serving database."""
+@contextmanager
+def _running_dashboard(env: dict[str, str]) -> Iterator[str]:
+    """The dashboard as `make dashboard` starts it, with `env`; yields its URL."""
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "orchestration.dashboard", "--port", str(port)],
         cwd=settings.PROJECT_ROOT,
-        env=os.environ.copy(),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -64,6 +66,13 @@ def dashboard(built):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def dashboard(built):
+    """The dashboard on the session's serving database."""
+    with _running_dashboard(os.environ.copy()) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -143,11 +152,20 @@ def test_every_view_shows_what_sql_on_the_serving_database_gives(dashboard, brow
     page.wait_for_selector("#outcomes-by-month .main-svg")
     page.screenshot(path=str(ARTIFACTS / "dashboard-overdoses.png"), full_page=True)
 
-    # Neighborhood health: the profile table lists the CSAs
+    # Neighborhood health: each CSA's calls over the chosen days, beside its indicators
     page.get_by_text("Neighborhood health", exact=True).click()
-    [(first_csa,)] = _serving("select min(csa) from marts.mart_csa_profile")
+    [(first_csa, first_calls)] = _serving(
+        """select p.csa, count(f.call_id) from marts.mart_csa_profile p
+           left join marts.dim_geography g on g.csa = p.csa
+           left join marts.fct_calls_for_service f
+             on f.geography_key = g.geography_key and f.partition_date between ? and ?
+           where p.population > 0 group by 1 order by 1 limit 1""",
+        [start, end],
+    )
     page.wait_for_selector("#health-profile")
-    assert first_csa in page.inner_text("#health-profile")
+    first_row = page.locator("#health-profile tbody tr").nth(1)  # row 0 holds the headers
+    assert first_row.locator('td[data-dash-column="csa"]').inner_text().strip() == first_csa
+    assert first_row.locator('td[data-dash-column="calls"]').inner_text().strip() == str(first_calls)
     page.screenshot(path=str(ARTIFACTS / "dashboard-health.png"), full_page=True)
 
     # Surveillance: the newest analysis day's most likely cluster
@@ -183,6 +201,58 @@ def _republish(serving: Path, number: int) -> str:
     return publication_id
 
 
+def _laid_out_as_publications(serving: Path) -> None:
+    """A warehouse copy's serving file is a plain file: lay it out as publications are
+    (publications/<id>/, the `current` link), so publications can be switched under it."""
+    from orchestration.assets.publish import ServingLayout
+
+    layout, first = ServingLayout(serving), "20240317T000000-bi-test"
+    layout.building(first).mkdir(parents=True)
+    serving.rename(layout.building(first) / serving.name)
+    layout.switch(layout.building(first), first)
+
+
+def test_the_dashboard_follows_publications_as_they_swap(warehouse_copy, browser):
+    """Pages loaded while three publications switch the serving file: every load succeeds (no
+    server error, no console error), each names the publication it was computed from, and after
+    the last switch the page shows the newest one."""
+    serving = settings.serving_path()
+    _laid_out_as_publications(serving)
+    published, done = [], threading.Event()
+
+    def publisher():
+        for number in range(3):
+            time.sleep(1.0)
+            published.append(_republish(serving, number))
+        done.set()
+
+    with _running_dashboard(os.environ.copy()) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors, failed = [], []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        start, end = _default_range()
+        [(total,)] = _serving(
+            "select count(*) from marts.fct_calls_for_service where partition_date between ? and ?", [start, end]
+        )
+        thread = threading.Thread(target=publisher)
+        thread.start()
+        shown, loads = set(), 0
+        try:
+            while not done.is_set() or loads < 4:
+                page.goto(url, wait_until="networkidle")
+                shown.add(_text(page, "#publication").split()[1].rstrip(","))
+                assert _text(page, "#calls-total") == f"{total:,}"
+                loads += 1
+        finally:
+            thread.join(timeout=60)
+        page.goto(url, wait_until="networkidle")
+        assert published[-1] in _text(page, "#publication")
+    assert errors == [] and failed == [], (errors, failed)
+    assert loads >= 3 and len(shown) >= 2, (loads, shown)
+
+
 def test_a_bi_client_reads_through_publications_without_failing(warehouse_copy):
     """Superset's way in: SQLAlchemy with duckdb-engine, read-only, no connection pool. The
     dashboard's queries run in a loop while three publications swap the serving file; every
@@ -190,14 +260,8 @@ def test_a_bi_client_reads_through_publications_without_failing(warehouse_copy):
     from sqlalchemy import create_engine, text
     from sqlalchemy.pool import NullPool
 
-    from orchestration.assets.publish import ServingLayout
-
     serving = settings.serving_path()
-    # the copy is a plain file: lay it out as publications are (publications/<id>/, `current`)
-    layout, first = ServingLayout(serving), "20240317T000000-bi-test"
-    layout.building(first).mkdir(parents=True)
-    serving.rename(layout.building(first) / serving.name)
-    layout.switch(layout.building(first), first)
+    _laid_out_as_publications(serving)
     # the README's Superset URI (an absolute path: four slashes), without a pool
     engine = create_engine(f"duckdb:///{serving}?access_mode=read_only", poolclass=NullPool)
     with engine.connect() as conn, pytest.raises(Exception, match="read-only"):
@@ -264,3 +328,58 @@ def test_the_reports_open_in_the_browser_with_the_clusters_sql_gives(built, buil
         assert errors == [], errors
         assert requests == [path.resolve().as_uri()], requests  # the file itself, nothing else
         page.close()
+
+
+def _working(built, sql: str, params: list | None = None):
+    """SQL on the working warehouse's facts (the restricted naloxone fact included): an
+    independent count of what the published marts aggregate."""
+    with duckdb.connect(str(built[0]), read_only=True) as conn:
+        return conn.execute(sql, params or []).fetchall()
+
+
+def test_every_area_filter_reaches_the_outcome_heatmap_and_health_figures(built):
+    from orchestration.dashboard import queries
+
+    start, end = _default_range()
+    [(zip_code, district)] = _working(
+        built,
+        """select g.zip_code, g.police_district_code from restricted.fct_naloxone_administrations f
+           join marts.dim_geography g using (geography_key) where not g.is_unknown
+           group by all order by count(*) desc, 1, 2 limit 1""",
+    )
+    outcomes = queries.naloxone_outcomes(queries.Filters(start, end, zips=(zip_code,)), "csa")
+    [(in_fact,)] = _working(
+        built,
+        """select count(*) from restricted.fct_naloxone_administrations f join marts.dim_geography g
+           using (geography_key) where g.zip_code = ? and f.partition_date between ? and ?""",
+        [zip_code, start.replace(day=1), end],  # the months overlapping the days
+    )
+    assert outcomes["administrations"].sum() == in_fact > 0
+
+    heat = queries.csa_month_heatmap(queries.Filters(start, end, districts=(district,)))
+    [(nonfatal,)] = _working(
+        built,
+        """select count(*) filter (where f.is_nonfatal_overdose) from restricted.fct_naloxone_administrations f
+           join marts.dim_geography g using (geography_key)
+           where g.police_district_code = ? and f.partition_date between ? and ? and g.csa <> 'Unknown'""",
+        [district, start, end],
+    )
+    assert heat["nonfatal_overdoses"].sum() == nonfatal > 0
+
+    category = "overdose"
+    health = queries.csa_health(queries.Filters(start, end, categories=(category,), zips=(zip_code,)))
+    expected = dict(
+        _working(
+            built,
+            """select g.csa, count(f.call_id) from marts.dim_geography g
+               left join marts.fct_calls_for_service f on f.geography_key = g.geography_key
+                 and f.partition_date between ? and ?
+                 and f.call_type_key in (select call_type_key from marts.dim_call_type where call_category = ?)
+               where g.csa in (select csa from marts.dim_geography where zip_code = ? and not is_unknown)
+               group by 1""",
+            [start, end, category, zip_code],
+        )
+    )
+    # whole CSAs reached by the ZIP, each with all its calls of the category over the days
+    assert dict(zip(health["csa"], health["calls"], strict=True)) == expected
+    assert 0 < len(expected) < 56

@@ -18,6 +18,10 @@ from orchestration.dashboard import maps, queries
 from orchestration.dashboard.data import NoPublication, publication
 
 GRAPH = {"displaylogo": False}
+NOT_BY_CATEGORY = (
+    "The call-category filter does not apply here: overdose figures are overdose 911 calls and EMS "
+    "naloxone administrations."
+)
 RESPONSE_ORDER = ["Improved", "Unchanged", "Worse", "Not Recorded", "Not Applicable"]
 
 
@@ -121,6 +125,7 @@ def layout() -> html.Div:
                 [_kpi("Overdose calls", "overdose-calls-total"), _kpi("Naloxone administrations", "naloxone-total")],
                 className="kpis",
             ),
+            html.P(NOT_BY_CATEGORY, className="note"),
             dcc.RadioItems(id="grain", options=["day", "week", "month"], value="week", inline=True),
             dcc.Graph(id="overdose-series", config=GRAPH),
             html.Div(
@@ -136,6 +141,12 @@ def layout() -> html.Div:
         label="Neighborhood health",
         value="health",
         children=[
+            html.P(
+                "Rates are per 1,000 residents (2010 population) per year over the chosen days, for whole "
+                "CSAs: the CSA, ZIP and district filters choose which CSAs are shown; the call-category "
+                "filter applies to the call rate.",
+                className="note",
+            ),
             dcc.Dropdown(
                 id="indicator",
                 options=[{"label": v, "value": k} for k, v in queries.INDICATORS.items()],
@@ -153,6 +164,11 @@ def layout() -> html.Div:
         label="Surveillance",
         value="surveillance",
         children=[
+            html.P(
+                "Clusters, alerts and the 30-day series are citywide, for the analysis day; the heatmap and the "
+                "cluster log follow the date range, the heatmap the area filters too. " + NOT_BY_CATEGORY,
+                className="note",
+            ),
             dcc.Dropdown(
                 id="analysis-date",
                 options=[str(d) for d in days],
@@ -333,10 +349,11 @@ def build_app() -> Dash:
 
     @app.callback(
         [Output("health-scatter", "figure"), Output("health-map", "figure"), Output("health-table", "children")],
-        Input("indicator", "value"),
+        [*filter_inputs, Input("indicator", "value")],
     )
-    def health_view(indicator):
-        profile = queries.csa_profile()
+    def health_view(*values):
+        f, indicator = _filters(*values[:-1]), values[-1]
+        profile = queries.csa_health(f)
         label = queries.INDICATORS[indicator]
         scatter = px.scatter(
             profile,
@@ -351,6 +368,8 @@ def build_app() -> Dash:
                 "csa",
                 "population",
                 indicator,
+                "calls",
+                "nonfatal_overdoses",
                 "calls_per_1000_per_year",
                 "overdose_calls_per_1000_per_year",
                 "nonfatal_overdoses_per_1000_per_year",
@@ -373,20 +392,15 @@ def build_app() -> Dash:
             Output("csa-heatmap", "figure"),
             Output("cluster-log", "children"),
         ],
-        [
-            Input("analysis-date", "value"),
-            Input("dates", "start_date"),
-            Input("dates", "end_date"),
-            Input("csas", "value"),
-        ],
+        [Input("analysis-date", "value"), *filter_inputs],
     )
-    def surveillance_view(analysis_date, start, end, csas):
+    def surveillance_view(analysis_date, *values):
         if not analysis_date:
             empty = html.P("No surveillance analysis has been published yet.")
             return "0", "-", _no_data("Clusters"), empty, empty, _no_data("30 days"), _no_data("Heatmap"), empty
         day = date.fromisoformat(analysis_date)
         found = queries.clusters(day)
-        f = _filters(start, end, None, csas, None, None)
+        f = _filters(*values)
         heat = queries.csa_month_heatmap(f)
         series = queries.citywide_30_days(day)
         alerts = queries.alerts(day)

@@ -1,8 +1,10 @@
 """Every figure's numbers, as SQL on the published marts (the app only draws what these return).
 
 Filters arrive as a `Filters`; `where()` renders them for the call fact joined to its dimensions,
-`area_where()` for the neighborhood-grain overdose mart (every area filter applies there),
-`csa_where()` for marts keyed by CSA. Values are bound as parameters, never pasted into SQL.
+`area_where()` for the neighborhood-grain overdose and naloxone marts (every area filter
+applies there), `areas_csas()` for rates of whole CSAs. The call-category filter applies to
+calls only: overdose figures are overdose calls and EMS naloxone administrations. Values are
+bound as parameters, never pasted into SQL.
 """
 
 from __future__ import annotations
@@ -57,9 +59,11 @@ def where(f: Filters) -> tuple[str, list]:
     return " and ".join(clauses), params
 
 
-def area_where(f: Filters, day_column: str = "day") -> tuple[str, list]:
-    """WHERE clause for mart_overdose_daily_by_area: the days, and every area filter."""
-    clauses, params = [f"{day_column} between ? and ?"], [f.start, f.end]
+def area_where(f: Filters, day_column: str = "day", monthly: bool = False) -> tuple[str, list]:
+    """WHERE clause for the neighborhood-grain marts (mart_overdose_daily_by_area,
+    mart_naloxone_outcomes_monthly): the days, or the months overlapping them (`monthly`), and
+    every area filter."""
+    clauses, params = [f"{day_column} between ? and ?"], [f.start.replace(day=1) if monthly else f.start, f.end]
     for column, values in (("csa", f.csas), ("zip_code", f.zips), ("police_district_code", f.districts)):
         if values:
             clauses.append(f"{column} in ({', '.join('?' for _ in values)})")
@@ -67,14 +71,15 @@ def area_where(f: Filters, day_column: str = "day") -> tuple[str, list]:
     return " and ".join(clauses), params
 
 
-def csa_where(f: Filters, day_column: str, monthly: bool = False) -> tuple[str, list]:
-    """WHERE clause for a mart keyed by day, or by month (`monthly`: the month holding the first
-    day counts), and CSA."""
-    clauses, params = [f"{day_column} between ? and ?"], [f.start.replace(day=1) if monthly else f.start, f.end]
-    if f.csas:
-        clauses.append(f"csa in ({', '.join('?' for _ in f.csas)})")
-        params += list(f.csas)
-    return " and ".join(clauses), params
+def areas_csas(f: Filters) -> tuple[str, list]:
+    """A subquery of the CSAs the area filters reach (every CSA when none is set): rates per
+    CSA are of whole CSAs, so a ZIP or district filter chooses CSAs rather than cutting them."""
+    clauses, params = ["not is_unknown"], []
+    for column, values in (("csa", f.csas), ("zip_code", f.zips), ("police_district_code", f.districts)):
+        if values:
+            clauses.append(f"{column} in ({', '.join('?' for _ in values)})")
+            params += list(values)
+    return f"(select distinct csa from marts.dim_geography where {' and '.join(clauses)})", params
 
 
 def options() -> dict[str, list[str]]:
@@ -190,8 +195,9 @@ def overdoses_by(f: Filters, column: str) -> pd.DataFrame:
 
 
 def naloxone_outcomes(f: Filters, by: str) -> pd.DataFrame:
-    """Naloxone administrations by response, per month (`by` = month) or per CSA (`by` = csa)."""
-    clause, params = csa_where(f, "month_start", monthly=True)
+    """Naloxone administrations by response, per month (`by` = month) or per CSA (`by` = csa),
+    in the months overlapping the chosen days."""
+    clause, params = area_where(f, "month_start", monthly=True)
     group = "month_start" if by == "month" else "csa"
     return query(
         f"""select {group} as key, medication_response, sum(administrations) as administrations
@@ -203,8 +209,36 @@ def naloxone_outcomes(f: Filters, by: str) -> pd.DataFrame:
 # Neighborhood health ---------------------------------------------------------------------
 
 
-def csa_profile() -> pd.DataFrame:
-    return query("select * from marts.mart_csa_profile order by csa")
+def csa_health(f: Filters) -> pd.DataFrame:
+    """Each CSA's NHP and Vital Signs indicators beside its rates over the chosen days: calls
+    (of the chosen categories), overdose calls and non-fatal overdoses per 1,000 residents per
+    year (2010 population), for the CSAs the area filters reach."""
+    calls_clause, calls_params = where(Filters(f.start, f.end, f.categories))
+    events_clause, events_params = area_where(Filters(f.start, f.end))
+    areas, area_params = areas_csas(f)
+    years = ((f.end - f.start).days + 1) / 365.25
+    indicators = ", ".join(f"p.{column}" for column in INDICATORS)
+    return query(
+        f"""with calls as (select g.csa, count(*) as calls from {CALLS} where {calls_clause} group by 1),
+                 events as (select csa, sum(overdose_calls) as overdose_calls,
+                                   sum(nonfatal_overdoses) as nonfatal_overdoses
+                            from marts.mart_overdose_daily_by_area where {events_clause} group by 1)
+            select p.csa, p.population, {indicators},
+                   coalesce(c.calls, 0) as calls,
+                   coalesce(e.overdose_calls, 0) as overdose_calls,
+                   coalesce(e.nonfatal_overdoses, 0) as nonfatal_overdoses,
+                   round(coalesce(c.calls, 0) * 1000.0 / p.population / {years}, 2) as calls_per_1000_per_year,
+                   round(coalesce(e.overdose_calls, 0) * 1000.0 / p.population / {years}, 2)
+                       as overdose_calls_per_1000_per_year,
+                   round(coalesce(e.nonfatal_overdoses, 0) * 1000.0 / p.population / {years}, 2)
+                       as nonfatal_overdoses_per_1000_per_year
+            from marts.mart_csa_profile as p
+            left join calls as c using (csa)
+            left join events as e using (csa)
+            where p.population > 0 and p.csa in {areas}
+            order by p.csa""",
+        [*calls_params, *events_params, *area_params],
+    )
 
 
 # Surveillance ----------------------------------------------------------------------------
@@ -245,10 +279,11 @@ def citywide_30_days(analysis_date: date) -> pd.DataFrame:
 
 
 def csa_month_heatmap(f: Filters) -> pd.DataFrame:
-    clause, params = csa_where(f, "period_start", monthly=True)
+    """Non-fatal overdoses by CSA and month over the chosen days (every area filter applies)."""
+    clause, params = area_where(f)
     return query(
-        f"""select period_start as month, csa, nonfatal_overdoses from marts.mart_overdose_monthly
-            where {clause} and csa <> 'Unknown' order by 1, 2""",
+        f"""select cast(date_trunc('month', day) as date) as month, csa, sum(nonfatal_overdoses) as nonfatal_overdoses
+            from marts.mart_overdose_daily_by_area where {clause} and csa <> 'Unknown' group by 1, 2 order by 1, 2""",
         params,
     )
 

@@ -27,6 +27,7 @@ import pandas as pd
 from shapely import wkt
 
 MIN_CELL = 5  # counts below this are shown as "<5" (small-cell suppression)
+HIDDEN = "x"  # a larger count hidden so that a small one cannot be worked out from it
 FEET_PER_METRE = 3.280839895
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -43,8 +44,40 @@ def report_paths(folder: Path, day: date) -> ReportPaths:
     return ReportPaths(base / "outreach.html", base / "epidemiology.html")
 
 
-def suppressed(count: int | float) -> str:
-    return f"<{MIN_CELL}" if 0 < count < MIN_CELL else f"{int(count):,}"
+def protected(people: pd.DataFrame, columns: tuple[str, str] = ("cluster_cases", "all_cases")) -> pd.DataFrame:
+    """The demographic table as shown: small cells as "<MIN_CELL", and the cells they could be
+    worked out from as HIDDEN.
+
+    Primary: counts from 1 to MIN_CELL - 1. Complementary: each column's total of a dimension can
+    be known from elsewhere in the report (clusters' observed counts, the citywide series), so a
+    column of a dimension never hides exactly one cell (the smallest other cell is hidden too);
+    and the cases outside clusters (all minus cluster) of a row are never a small count that both
+    shown cells would give away (the cluster cell is hidden). Rules repeat until none applies.
+    """
+    cluster, total = columns
+    hidden = pd.DataFrame({c: people[c].between(1, MIN_CELL - 1) for c in columns}, index=people.index)
+    changed = True
+    while changed:
+        changed = False
+        outside = people[total] - people[cluster]
+        gives_away = outside.between(1, MIN_CELL - 1) & ~hidden[cluster] & ~hidden[total]
+        if gives_away.any():
+            hidden.loc[gives_away, cluster] = True
+            changed = True
+        for _, rows in people.groupby("dimension").groups.items():
+            for column in columns:
+                alone = hidden.loc[rows, column]
+                if alone.sum() == 1 and (~alone).any():
+                    partner = people.loc[rows][~alone][column].idxmin()
+                    hidden.loc[partner, column] = True
+                    changed = True
+    shown = people.copy()
+    for column in columns:
+        shown[column] = [
+            f"<{MIN_CELL}" if 0 < value < MIN_CELL else HIDDEN if hide else f"{int(value):,}"
+            for value, hide in zip(people[column], hidden[column], strict=True)
+        ]
+    return shown
 
 
 # --- what the reports show, by SQL -------------------------------------------------------
@@ -260,13 +293,12 @@ def epidemiology_html(
         table[["expected", "observed_over_expected"]] = table[["expected", "observed_over_expected"]].round(2)
         table["recurrence_interval_days"] = table["recurrence_interval_days"].round(1)
         parts.append("<h2>Clusters</h2>" + _table(table.rename(columns={"csas": "CSA overlap"}), "clusters"))
-        shown = people.assign(
-            cluster_cases=people["cluster_cases"].map(suppressed), all_cases=people["all_cases"].map(suppressed)
-        )
         parts.append(
             "<h2>Cluster cases against all cases (30 days)</h2>"
-            + _table(shown, "demographics")
-            + f'<p class="note">Counts from 1 to {MIN_CELL - 1} are shown as &lt;{MIN_CELL}.</p>'
+            + _table(protected(people), "demographics")
+            + f'<p class="note">Counts from 1 to {MIN_CELL - 1} are shown as &lt;{MIN_CELL}; {HIDDEN} hides a '
+            "count they could be worked out from (another cell of the same column, whose total the report "
+            "gives elsewhere, or a cluster count whose difference from all cases would be small).</p>"
         )
     parts.append("<h2>Non-fatal overdoses citywide, last 30 days</h2>")
     parts.append(_table(series.assign(day=series["day"].astype(str).str[:10]), "series"))
