@@ -9,11 +9,7 @@ as the browser tests do) and saves one PNG per view.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,18 +25,9 @@ VIEWS = {  # tab label -> image name, and an element that is drawn last on that 
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "orchestration.dashboard", "--port", str(port)], cwd=ROOT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
+    from orchestration.dashboard.process import running_dashboard
+
+    with running_dashboard() as url:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -52,12 +39,10 @@ def main() -> int:
                 page.screenshot(path=str(IMAGES / name), full_page=True)
                 print(IMAGES / name)
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     return 0
 
 
 if __name__ == "__main__":
     os.chdir(ROOT)
+    sys.path.insert(0, str(ROOT))
     raise SystemExit(main())

@@ -54,19 +54,19 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         """The stock `_connect` (one transaction per use) on a connection kept open per shard."""
         with self._db_lock:
             engines: OrderedDict[str, Engine] = self.__dict__.setdefault("_engines", OrderedDict())
-            if shard not in self._initialized_dbs or shard not in engines:
-                # first use, or after wipe(): a new engine, and the schema created if missing
-                if shard in engines:
-                    engines.pop(shard).dispose()
+            if shard not in self._initialized_dbs and shard in engines:
+                engines.pop(shard).dispose()  # after wipe(): its file was deleted under the connection
+            if shard not in engines:
                 engines[shard] = create_engine(
                     self.conn_string_for_shard(shard),
                     poolclass=StaticPool,
                     connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
                 )
-                self._initdb(engines[shard])
-                self._initialized_dbs.add(shard)
                 while len(engines) > MAX_OPEN_SHARDS:  # a webserver reads many runs: close the oldest
                     engines.popitem(last=False)[1].dispose()
+            if shard not in self._initialized_dbs:  # once per shard, as the stock storage does
+                self._initdb(engines[shard])
+                self._initialized_dbs.add(shard)
             engines.move_to_end(shard)
             with engines[shard].connect() as conn, conn.begin():
                 yield conn

@@ -12,14 +12,8 @@ chromium as root on Debian; where it is missing the browser test is skipped with
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,51 +21,16 @@ import duckdb
 import pytest
 
 from orchestration import settings
+from orchestration.dashboard.process import running_dashboard
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", settings.PROJECT_ROOT / "test-artifacts"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def _running_dashboard(env: dict[str, str]) -> Iterator[str]:
-    """The dashboard as `make dashboard` starts it, with `env`; yields its URL."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "orchestration.dashboard", "--port", str(port)],
-        cwd=settings.PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if process.poll() is not None:
-                    pytest.fail(f"the dashboard exited: {process.stdout.read()}")
-                time.sleep(0.5)
-        else:
-            pytest.fail("the dashboard did not answer within a minute")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def dashboard(built):
     """The dashboard on the session's serving database."""
-    with _running_dashboard(os.environ.copy()) as url:
+    with running_dashboard(os.environ.copy()) as url:
         yield url
 
 
@@ -226,7 +185,7 @@ def test_the_dashboard_follows_publications_as_they_swap(warehouse_copy, browser
             published.append(_republish(serving, number))
         done.set()
 
-    with _running_dashboard(os.environ.copy()) as url:
+    with running_dashboard(os.environ.copy()) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors, failed = [], []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -128,6 +128,10 @@ def test_a_fingerprint_changes_with_every_input_and_only_with_its_own(tmp_path):
         assert after_seed[rules] != after_data[rules]
         assert after_seed[population] == after_data[population] and after_seed[date_key] == after_data[date_key]
 
+        # a project var (dbt_project.yml) reaches the SQL without changing any checksum
+        revars = DbtTestInputs(edited, "vars: {date_spine_end: '2031-12-31'}").fingerprints(conn, [date_key])
+        assert revars[date_key] != DbtTestInputs(edited, "").fingerprints(conn, [date_key])[date_key]
+
         macro = next(iter(edited["macros"]))
         edited["macros"][macro]["macro_sql"] += " "
         assert all(prints(edited)[t] != after_seed[t] for t in (population, date_key, rules))

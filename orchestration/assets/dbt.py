@@ -185,7 +185,7 @@ class ReusedTests:
         self.names = {uid: node["name"] for uid, node in manifest["nodes"].items()}
         translator = WarehouseTranslator()
         selected = set(context.selected_asset_check_keys)
-        inputs = unchanged_tests.DbtTestInputs(manifest)
+        inputs = unchanged_tests.DbtTestInputs(manifest, (dbt_project.project_dir / "dbt_project.yml").read_text())
         keys = {
             uid: get_asset_check_key_for_test(manifest, translator, uid, dbt_project) for uid in inputs.candidates()
         }

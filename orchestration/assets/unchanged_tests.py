@@ -49,8 +49,11 @@ def grows_by_day(source: Mapping[str, Any]) -> bool:
 class DbtTestInputs:
     """The tests of a manifest that may be reused, and the fingerprint of each one's inputs."""
 
-    def __init__(self, manifest: Mapping[str, Any]):
+    def __init__(self, manifest: Mapping[str, Any], project_file: str = ""):
+        """`project_file`: the text of dbt_project.yml, whose vars reach the models' SQL without
+        changing their checksums in the manifest."""
         self.manifest = manifest
+        self.project_file = project_file
         self.parents: Mapping[str, list[str]] = manifest["parent_map"]
         self._ancestors: dict[str, frozenset[str]] = {}
 
@@ -90,6 +93,7 @@ class DbtTestInputs:
             [
                 self.manifest["metadata"].get("dbt_version"),
                 self.manifest["metadata"].get("project_id"),
+                self.project_file,
                 sorted((uid, m.get("macro_sql")) for uid, m in self.manifest["macros"].items()),
             ]
         )
