@@ -59,6 +59,25 @@ def _kpi(label: str, value_id: str) -> html.Div:
     )
 
 
+def _heatmap(heat: pd.DataFrame) -> go.Figure:
+    """One cell per CSA and month, as SQL gave it (no binning by the chart); empty cells are 0."""
+    cells = heat.pivot(index="csa", columns="month", values="nonfatal_overdoses").fillna(0)
+    figure = go.Figure(
+        go.Heatmap(
+            z=cells.to_numpy(),
+            x=[str(m)[:7] for m in cells.columns],
+            y=cells.index.tolist(),
+            colorscale="YlOrRd",
+            colorbar={"title": "non-fatal"},
+            hovertemplate="%{y}, %{x}: %{z}<extra></extra>",
+        )
+    )
+    figure.update_layout(title="Non-fatal overdoses, CSA x month", height=1000)
+    figure.update_xaxes(type="category")
+    figure.update_yaxes(autorange="reversed", dtick=1)
+    return figure
+
+
 def _no_data(title: str) -> go.Figure:
     figure = go.Figure()
     figure.update_layout(title=f"{title}: no data for these filters", height=300)
@@ -414,17 +433,7 @@ def build_app() -> Dash:
             px.bar(series, x="day", y="nonfatal_overdoses", title="Non-fatal overdoses citywide, last 30 days")
             if len(series)
             else _no_data("30 days"),
-            px.density_heatmap(
-                heat,
-                x="month",
-                y="csa",
-                z="nonfatal_overdoses",
-                histfunc="sum",
-                title="Non-fatal overdoses, CSA x month",
-                height=900,
-            )
-            if len(heat)
-            else _no_data("Heatmap"),
+            _heatmap(heat) if len(heat) else _no_data("Heatmap"),
             _table(queries.cluster_log(f.start, f.end), "cluster-log-table"),
         )
 
