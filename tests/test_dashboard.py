@@ -108,6 +108,12 @@ def test_every_view_shows_what_sql_on_the_serving_database_gives(dashboard, brow
         "select sum(naloxone_administrations) from marts.mart_overdose_daily where day between ? and ?", [start, end]
     )
     assert _text(page, "#naloxone-total") == f"{int(naloxone):,}"
+    [(overdose_calls,)] = _serving(
+        """select count(*) from marts.fct_calls_for_service f join marts.dim_call_type ct using (call_type_key)
+           where ct.is_overdose and f.partition_date between ? and ?""",
+        [start, end],
+    )
+    assert _text(page, "#overdose-calls-total") == f"{overdose_calls:,}"
     page.wait_for_selector("#outcomes-by-month .main-svg")
     page.screenshot(path=str(ARTIFACTS / "dashboard-overdoses.png"), full_page=True)
 

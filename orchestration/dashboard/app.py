@@ -311,14 +311,15 @@ def build_app() -> Dash:
         f, grain = _filters(*values[:-1]), values[-1]
         by_zip, by_area = queries.overdoses_by(f, "zip_code").head(15), queries.overdoses_by(f, "csa").head(20)
         series = queries.overdose_series(f, grain)
+        overdose_calls, naloxone = queries.overdose_totals(f)
         weekday = queries.overdoses_by_weekday(f)
         weekday["weekday"] = weekday["weekday"].map(lambda d: queries.WEEKDAYS[int(d) - 1])
         by_month, by_csa = queries.naloxone_outcomes(f, "month"), queries.naloxone_outcomes(f, "csa")
         order = {"medication_response": RESPONSE_ORDER}
         long = series.melt(id_vars="period", var_name="measure", value_name="count")
         return (
-            f"{int(series['overdose_calls'].sum()):,}",
-            f"{int(series['naloxone_administrations'].sum()):,}",
+            f"{overdose_calls:,}",
+            f"{naloxone:,}",
             px.line(long, x="period", y="count", color="measure", title=f"Overdoses by {grain}")
             if len(long)
             else _no_data("Overdoses"),

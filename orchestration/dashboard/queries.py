@@ -169,6 +169,17 @@ def overdose_series(f: Filters, grain: str) -> pd.DataFrame:
     )
 
 
+def overdose_totals(f: Filters) -> tuple[int, int]:
+    """Overdose calls and naloxone administrations over the chosen days and areas."""
+    clause, params = area_where(f)
+    row = query(
+        f"""select coalesce(sum(overdose_calls), 0) as calls, coalesce(sum(naloxone_administrations), 0) as naloxone
+            from marts.mart_overdose_daily_by_area where {clause}""",
+        params,
+    ).iloc[0]
+    return int(row["calls"]), int(row["naloxone"])
+
+
 def overdoses_by_weekday(f: Filters) -> pd.DataFrame:
     clause, params = area_where(f)
     return query(
