@@ -27,7 +27,8 @@ def main() -> int:
 
     from orchestration.dashboard.process import running_dashboard
 
-    with running_dashboard() as url:
+    with running_dashboard() as dashboard:
+        url = dashboard.url
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})

@@ -30,8 +30,9 @@ ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", settings.PROJECT_ROOT / "test-
 @pytest.fixture(scope="module")
 def dashboard(built):
     """The dashboard on the session's serving database."""
-    with running_dashboard(os.environ.copy()) as url:
-        yield url
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with running_dashboard(os.environ.copy(), log=ARTIFACTS / "dashboard-session.log") as running:
+        yield running.url
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +192,9 @@ def test_the_dashboard_follows_publications_as_they_swap(warehouse_copy, browser
             published.append(_republish(serving, number))
         done.set()
 
-    with running_dashboard(os.environ.copy()) as url:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with running_dashboard(os.environ.copy(), log=ARTIFACTS / "dashboard-swap.log") as running:
+        url = running.url
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors, failed = [], []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -214,7 +217,7 @@ def test_the_dashboard_follows_publications_as_they_swap(warehouse_copy, browser
             thread.join(timeout=60)
         page.goto(url, wait_until="networkidle")
         assert published[-1] in _text(page, "#publication")
-    assert errors == [] and failed == [], (errors, failed)
+        assert errors == [] and failed == [], (errors, failed, running.log_tail())
     assert loads >= 3 and len(shown) >= 2, (loads, shown)
 
 

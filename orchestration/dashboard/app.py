@@ -7,6 +7,9 @@ warehouse's polygons: the page loads nothing from outside 127.0.0.1.
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import pandas as pd
@@ -23,6 +26,21 @@ NOT_BY_CATEGORY = (
     "naloxone administrations."
 )
 RESPONSE_ORDER = ["Improved", "Unchanged", "Worse", "Not Recorded", "Not Applicable"]
+
+
+# Dash serves callbacks on threads, and plotly's figure objects are not thread-safe: two figures
+# built at once can corrupt the shared default template (plotly/plotly.py#3441, a 500 seen by
+# the browser test while pages loaded concurrently). Callbacks therefore run one at a time.
+_ONE_AT_A_TIME = threading.Lock()
+
+
+def _serialized(callback: Callable) -> Callable:
+    @functools.wraps(callback)
+    def run(*args):
+        with _ONE_AT_A_TIME:
+            return callback(*args)
+
+    return run
 
 
 def _filters(start, end, categories, csas, zips, districts) -> queries.Filters:
@@ -251,6 +269,7 @@ def build_app() -> Dash:
         ],
         filter_inputs,
     )
+    @_serialized
     def calls_view(*values):
         f = _filters(*values)
         total = queries.calls_total(f)
@@ -307,6 +326,7 @@ def build_app() -> Dash:
         ],
         [*filter_inputs, Input("grain", "value")],
     )
+    @_serialized
     def overdose_view(*values):
         f, grain = _filters(*values[:-1]), values[-1]
         by_zip, by_area = queries.overdoses_by(f, "zip_code").head(15), queries.overdoses_by(f, "csa").head(20)
@@ -371,6 +391,7 @@ def build_app() -> Dash:
         [Output("health-scatter", "figure"), Output("health-map", "figure"), Output("health-table", "children")],
         [*filter_inputs, Input("indicator", "value")],
     )
+    @_serialized
     def health_view(*values):
         f, indicator = _filters(*values[:-1]), values[-1]
         profile = queries.csa_health(f)
@@ -414,6 +435,7 @@ def build_app() -> Dash:
         ],
         [Input("analysis-date", "value"), *filter_inputs],
     )
+    @_serialized
     def surveillance_view(analysis_date, *values):
         if not analysis_date:
             empty = html.P("No surveillance analysis has been published yet.")
