@@ -1,5 +1,6 @@
 -- mart_overdose_daily_by_area (neighborhood grain, events only) adds up to mart_overdose_daily
--- (CSA grain, zero-filled) on every day: rows returned are days where they differ.
+-- (CSA grain, zero-filled, its sums by CSA) on every day: the zero-filling adds no event and
+-- loses none. Rows returned are days where they differ.
 with by_area as (
     select day, sum(overdose_calls) as calls, sum(naloxone_administrations) as naloxone,
            sum(nonfatal_overdoses) as nonfatal

@@ -276,7 +276,7 @@ def build_app() -> Dash:
         zips, csas = queries.top_areas(f, "g.zip_code"), queries.top_areas(f, "g.csa")
         weekday = queries.calls_by(f, "isodow(f.partition_date)", "weekday")
         weekday["weekday"] = weekday["weekday"].map(lambda d: queries.WEEKDAYS[int(d) - 1])
-        rates = queries.calls_per_1000(f)
+        rates = queries.csa_health(f)  # the health view's rates: whole CSAs, the chosen categories
         return (
             f"{total:,}",
             zips["area"].iloc[0] if len(zips) else "-",
@@ -307,8 +307,8 @@ def build_app() -> Dash:
             px.bar(csas, x="calls", y="area", orientation="h", title="Top CSAs").update_yaxes(autorange="reversed"),
             maps.choropleth(
                 queries.boundaries("csa"),
-                rates.set_index("csa")["per_1000_per_year"],
-                "Calls per 1,000 residents per year (2010 population)",
+                rates.set_index("csa")["calls_per_1000_per_year"],
+                "Calls per 1,000 residents per year (2010 population; whole CSAs the area filters reach)",
                 "per 1,000",
             ),
         )

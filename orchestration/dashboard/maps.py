@@ -24,22 +24,25 @@ def _rings(geometry_wkt: str) -> list[tuple[list[float], list[float]]]:
     return [tuple(map(list, p.exterior.xy)) for p in polygons]
 
 
+def _filled(x: list[float], y: list[float], fill: str, outline: str, width: float, label: str) -> go.Scatter:
+    """A closed outline filled with `fill`, labelled on hover (areas and cluster circles alike)."""
+    return go.Scatter(
+        x=x,
+        y=y,
+        mode="lines",
+        fill="toself",
+        fillcolor=fill,
+        line={"color": outline, "width": width},
+        hoverinfo="text",
+        text=label,
+        name=label,
+    )
+
+
 def _add_area(figure: go.Figure, geometry_wkt: str, fill: str, outline: str, label: str) -> None:
     """One area's polygons as filled traces, labelled on hover."""
     for x, y in _rings(geometry_wkt):
-        figure.add_trace(
-            go.Scatter(
-                x=x,
-                y=y,
-                mode="lines",
-                fill="toself",
-                fillcolor=fill,
-                line={"color": outline, "width": 0.6},
-                hoverinfo="text",
-                text=label,
-                name=label,
-            )
-        )
+        figure.add_trace(_filled(x, y, fill, outline, 0.6, label))
 
 
 def base_figure(title: str) -> go.Figure:
@@ -106,17 +109,8 @@ def cluster_map(polygons: pd.DataFrame, clusters: pd.DataFrame, title: str) -> g
     for c in clusters.itertuples():
         x, y = circle(c.center_latitude, c.center_longitude, c.radius_km)
         colour = "#c62828" if c.is_spike else "#ef6c00"
-        figure.add_trace(
-            go.Scatter(
-                x=x,
-                y=y,
-                mode="lines",
-                fill="toself",
-                line={"color": colour, "width": 2},
-                fillcolor="rgba(198,40,40,0.25)" if c.is_spike else "rgba(239,108,0,0.15)",
-                hoverinfo="text",
-                text=f"cluster {c.rank}: {c.observed} observed, {c.expected} expected, p = {c.p_value}",
-            )
-        )
+        fill = "rgba(198,40,40,0.25)" if c.is_spike else "rgba(239,108,0,0.15)"
+        label = f"cluster {c.rank}: {c.observed} observed, {c.expected} expected, p = {c.p_value}"
+        figure.add_trace(_filled(x, y, fill, colour, 2, label))
         figure.add_annotation(x=c.center_longitude, y=c.center_latitude, text=str(c.rank), showarrow=False)
     return figure

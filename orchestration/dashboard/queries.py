@@ -132,20 +132,6 @@ def top_areas(f: Filters, column: str, limit: int = 10) -> pd.DataFrame:
     )
 
 
-def calls_per_1000(f: Filters) -> pd.DataFrame:
-    """Calls per 1,000 residents per year by CSA over the chosen days (2010 population)."""
-    clause, params = where(f)
-    days = (f.end - f.start).days + 1
-    return query(
-        f"""with calls as (select g.csa, count(*) as calls from {CALLS} where {clause} group by 1)
-            select b.name as csa, coalesce(c.calls, 0) as calls, b.population,
-                   round(coalesce(c.calls, 0) * 1000.0 / b.population * 365.25 / {days}, 1) as per_1000_per_year
-            from marts.dim_boundaries as b left join calls as c on c.csa = b.name
-            where b.layer = 'csa' and b.population > 0 order by 1""",
-        params,
-    )
-
-
 # Overdoses -------------------------------------------------------------------------------
 
 

@@ -1,15 +1,17 @@
 -- Overdose 911 calls, EMS naloxone administrations and non-fatal overdoses by day and CSA,
--- zero-filled over every CSA (and Unknown) and every day the warehouse has data for.
-with call_facts as (
+-- zero-filled over every CSA (and Unknown) and every day the warehouse has data for. The
+-- counts are mart_overdose_daily_by_area's (the neighborhood grain) summed by CSA: the events
+-- are counted in one place.
+with by_area as (
+    select * from {{ ref('mart_overdose_daily_by_area') }}
+),
+
+call_facts as (
     select * from {{ ref('fct_calls_for_service') }}
 ),
 
 naloxone_facts as (
     select * from {{ ref('fct_naloxone_administrations') }}
-),
-
-call_types as (
-    select * from {{ ref('dim_call_type') }}
 ),
 
 geography as (
@@ -20,27 +22,19 @@ dates as (
     select * from {{ ref('dim_date') }}
 ),
 
-calls as (
-    select f.date_key, geo.csa, count(*) as overdose_calls
-    from call_facts as f
-    join call_types as ct using (call_type_key)
-    join geography as geo using (geography_key)
-    where ct.is_overdose
-    group by all
-),
-
-naloxone as (
+by_csa as (
     select
-        f.date_key,
-        geo.csa,
-        count(*) as naloxone_administrations,
-        count(*) filter (where f.is_nonfatal_overdose) as nonfatal_overdoses
-    from naloxone_facts as f
-    join geography as geo using (geography_key)
+        day,
+        csa,
+        sum(overdose_calls) as overdose_calls,
+        sum(naloxone_administrations) as naloxone_administrations,
+        sum(nonfatal_overdoses) as nonfatal_overdoses
+    from by_area
     group by all
 ),
 
 bounds as (
+    -- every day with any call or administration (not only days with an overdose)
     select min(partition_date) as first_day, max(partition_date) as last_day
     from (
         select partition_date from call_facts
@@ -61,9 +55,8 @@ select
     grid.date_day as day,
     grid.date_key,
     grid.csa,
-    coalesce(calls.overdose_calls, 0) as overdose_calls,
-    coalesce(naloxone.naloxone_administrations, 0) as naloxone_administrations,
-    coalesce(naloxone.nonfatal_overdoses, 0) as nonfatal_overdoses
+    coalesce(by_csa.overdose_calls, 0) as overdose_calls,
+    coalesce(by_csa.naloxone_administrations, 0) as naloxone_administrations,
+    coalesce(by_csa.nonfatal_overdoses, 0) as nonfatal_overdoses
 from grid
-left join calls on grid.date_key = calls.date_key and grid.csa = calls.csa
-left join naloxone on grid.date_key = naloxone.date_key and grid.csa = naloxone.csa
+left join by_csa on grid.date_day = by_csa.day and grid.csa = by_csa.csa

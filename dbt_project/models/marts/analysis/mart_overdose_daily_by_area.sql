@@ -1,7 +1,7 @@
 -- Overdose 911 calls, EMS naloxone administrations and non-fatal overdoses by day and
 -- neighborhood, with the neighborhood's CSA, ZIP and police district, so every area filter of
 -- the dashboard applies (ZIP and district included). Days and neighborhoods without events have
--- no row (mart_overdose_daily is the zero-filled CSA series).
+-- no row; mart_overdose_daily sums it by CSA and fills the zeros.
 with call_facts as (
     select * from {{ ref('fct_calls_for_service') }}
 ),
