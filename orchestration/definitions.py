@@ -32,7 +32,11 @@ defs = dg.Definitions(
         "duckdb": WarehouseDuckDB(
             database=dg.EnvVar("WAREHOUSE_DB"), connection_config={"memory_limit": settings.duckdb_memory_limit()}
         ),
-        "dbt": WarehouseDbtCli(project_dir=dbt_project, dbt_executable=settings.dbt_executable()),
+        "dbt": WarehouseDbtCli(
+            project_dir=dbt_project,
+            dbt_executable=settings.dbt_executable(),
+            global_config_flags=["--log-level-file", settings.dbt_file_log_level()],
+        ),
         "serving": ServingStore(),
         "alerts": AlertStore(),
         "ems_inbox": EmsInbox(),

@@ -8,14 +8,18 @@ with one fix; dbt runs through `WarehouseDbtCli`.
 
 from __future__ import annotations
 
+import importlib.metadata
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
+from packaging import version
 from pydantic import Field
 
 from orchestration import settings
@@ -83,3 +87,15 @@ class WarehouseDbtCli(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # noqa: ARG002 - dagster-dbt's signature
         return None
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        """The version of the dbt beside this Python, read from its package metadata.
+
+        dagster-dbt asks `dbt --version` in a new process for each run (about 2 s: it imports
+        dbt-core); the executable beside this interpreter is the installed dbt-core. Any other
+        executable is still asked.
+        """
+        if Path(self.dbt_executable).parent == Path(sys.executable).parent:
+            return version.parse(importlib.metadata.version("dbt-core"))
+        return super()._cli_version

@@ -90,6 +90,27 @@ def warehouse_path() -> Path:
     return _path("WAREHOUSE_DB", DATA_DIR / "warehouse.duckdb")
 
 
+def dbt_target_path() -> Path:
+    """dbt's target and log folder for runs on this warehouse (beside it: `<warehouse>.dbt/`).
+
+    One folder per warehouse, kept between runs, so that each run finds the partial-parse file
+    the previous run on the same profile wrote. dagster-dbt's default (a new folder per run in
+    `dbt_project/target/`, seeded from the project's own parse) made dbt parse the whole
+    project again whenever the profile differed from that parse's (any `WAREHOUSE_DB` but the
+    default), and left a folder behind per run."""
+    warehouse = warehouse_path()
+    return warehouse.with_name(f"{warehouse.name}.dbt")
+
+
+def dbt_file_log_level() -> str:
+    """The level of dbt's own log file (`DBT_LOG_LEVEL_FILE`, dbt's variable; default `info`).
+
+    dbt's default, `debug`, writes every statement it sends with its SQL, as JSON, and cost a
+    daily update about 3 s of dbt's time. At `info` the file keeps each node's start, result
+    and error, which is what a failed run's `dbt_log` is read for; set `debug` to see the SQL."""
+    return _env("DBT_LOG_LEVEL_FILE") or "info"
+
+
 def serving_path() -> Path:
     """The published, read-only DuckDB file for BI (`SERVING_DB`)."""
     return _path("SERVING_DB", DATA_DIR / "serving" / "warehouse.duckdb")

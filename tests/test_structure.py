@@ -314,3 +314,35 @@ def test_the_dbt_resource_leaves_out_only_dagster_dbts_in_process_adapter():
     assert callable(getattr(DbtCliResource, "_initialize_dbt_core_adapter", None))
     assert isinstance(defs.resources["dbt"], WarehouseDbtCli)
     assert defs.resources["dbt"]._initialize_dbt_core_adapter(["build"]) is None
+
+
+def test_the_dbt_resource_reads_dbts_version_without_starting_dbt(monkeypatch, tmp_path):
+    """dagster-dbt asked `dbt --version` in a new process per run (about 2 s); the dbt beside this
+    Python is the installed dbt-core, so its version is read from the package metadata. Another
+    executable is still asked."""
+    import functools
+    import importlib.metadata
+
+    import dagster_dbt.core.resource
+    from dagster_dbt import DbtCliResource
+
+    from orchestration import settings
+    from orchestration.resources import WarehouseDbtCli
+
+    assert isinstance(DbtCliResource.__dict__.get("_cli_version"), functools.cached_property)
+
+    def no_process(*args, **kwargs):
+        raise AssertionError(f"started {args}")
+
+    monkeypatch.setattr(dagster_dbt.core.resource, "check_output", no_process)
+    beside = WarehouseDbtCli(project_dir=str(settings.DBT_PROJECT_DIR), dbt_executable=settings.dbt_executable())
+    assert str(beside._cli_version) == importlib.metadata.version("dbt-core")
+    monkeypatch.undo()
+
+    other = tmp_path / "dbt"
+    other.write_text('#!/bin/sh\necho "Core:\n  - installed: 1.10.3"\n')
+    other.chmod(0o755)
+    assert (
+        str(WarehouseDbtCli(project_dir=str(settings.DBT_PROJECT_DIR), dbt_executable=str(other))._cli_version)
+        == "1.10.3"
+    )

@@ -9,6 +9,7 @@ import json
 import dagster as dg
 import duckdb
 
+from orchestration import settings
 from orchestration.assets.dbt import dbt_project, warehouse_dbt_models
 from orchestration.assets.unchanged_tests import PASSED_TESTS_TABLE, DbtTestInputs
 from tests.conftest import TEST_END
@@ -40,6 +41,28 @@ def _by_name(result) -> dict[str, tuple[bool, bool]]:
     return names
 
 
+def _audit_tables(conn) -> list[str]:
+    return [
+        t
+        for (t,) in conn.execute(
+            "select table_name from information_schema.tables where table_schema = 'audit' order by 1"
+        ).fetchall()
+    ]
+
+
+def _assert_dbt_parsed_the_project_once(runs: int) -> None:
+    """The runs on one warehouse share dbt's target folder beside it: only the first parses the
+    whole project (its profile differs from the project's own parse), the others reuse the parse
+    (orchestration/settings.py::dbt_target_path). dbt's log file keeps info and above only."""
+    target = settings.dbt_target_path()
+    assert target.parent == settings.warehouse_path().parent
+    lines = [json.loads(line) for line in (target / "dbt.log").read_text().splitlines() if line.startswith("{")]
+    invocations = {line["info"]["invocation_id"] for line in lines}
+    full_parses = [line for line in lines if line["info"]["name"] == "UnableToPartialParse"]
+    assert len(invocations) == runs and len(full_parses) == 1
+    assert {line["info"]["level"] for line in lines} <= {"info", "warn", "error"}
+
+
 def test_which_tests_may_be_reused_follows_the_graph():
     manifest = json.loads(dbt_project.manifest_path.read_text())
     candidates = {uid.split(".")[2] for uid in DbtTestInputs(manifest).candidates()}
@@ -63,15 +86,27 @@ def test_unchanged_tests_are_reused_and_a_changed_input_brings_its_tests_back(wa
 
         # a bad population arrives in the NHP table: its test runs again, and fails
         with duckdb.connect(str(warehouse_copy)) as conn:
-            conn.execute(
-                "update raw.csa_health_indicators set Population = -5 "
-                "where CSA = (select min(CSA) from raw.csa_health_indicators)"
-            )
+            [(bad_csa, bad_rows)] = conn.execute(
+                "select CSA, count(*) from raw.csa_health_indicators "
+                "where CSA = (select min(CSA) from raw.csa_health_indicators) group by CSA"
+            ).fetchall()
+            conn.execute("update raw.csa_health_indicators set Population = -5 where CSA = ?", [bad_csa])
+            # what the session's build kept: the demo's by-design warning (new call spellings)
+            before = _audit_tables(conn)
+            assert before == ["assert_no_new_unclassified_call_descriptions"]
         second_result = _dbt_run(instance)
         second = _by_name(second_result)
         assert second[POPULATION_TEST] == (False, False)
         assert second[DATE_TEST] == (True, True)  # the date dimension does not read it
         assert not second_result.success
+        # the check shows the failing rows, kept in `audit` (orchestration/assets/failing_rows.py)
+        [failed] = [e for e in second_result.get_asset_check_evaluations() if POPULATION_TEST in e.check_name]
+        examples = failed.metadata["examples"].value
+        assert len(examples) == min(bad_rows, 5) and {e["population"] for e in examples} == {"-5"}
+        table = failed.metadata["failing_rows_table"].value
+        with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
+            assert conn.execute(f"select count(*) from {table}").fetchone()[0] == bad_rows
+            assert _audit_tables(conn) == sorted([*before, table.split(".")[1].strip('"')])
 
         # still failing: it runs again rather than being reused (a failure is never recorded)
         assert _by_name(_dbt_run(instance))[POPULATION_TEST] == (False, False)
@@ -81,11 +116,14 @@ def test_unchanged_tests_are_reused_and_a_changed_input_brings_its_tests_back(wa
             conn.execute("update raw.csa_health_indicators set Population = 1000 where Population = -5")
         corrected = _dbt_run(instance)
         assert corrected.success and _by_name(corrected)[POPULATION_TEST] == (True, False)
+        with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
+            assert _audit_tables(conn) == before  # an old failure's rows do not stay behind
         assert _by_name(_dbt_run(instance))[POPULATION_TEST] == (True, True)
 
         # asked to: every test runs
         forced = _by_name(_dbt_run(instance, {"rerun_unchanged_tests": True}))
         assert not any(r for _, r in forced.values())
+    _assert_dbt_parsed_the_project_once(runs=6)
     with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
         # the bookkeeping holds test ids and digests only
         assert [d[0] for d in conn.execute(f"describe {PASSED_TESTS_TABLE}").fetchall()] == [

@@ -1,7 +1,7 @@
 -- mart_naloxone_outcomes_monthly holds every naloxone administration once: its counts add up to
 -- the restricted fact's, month by month (rows returned are months where they differ; counts only).
--- It reads a patient-level model, so its failing rows are not stored (as for every such test).
-{{ config(store_failures=false) }}
+-- It reads a patient-level model, so its failing rows are not kept (as for every such test).
+{{ config(meta={'keep_failing_rows': false}) }}
 
 with mart as (
     select month_start, sum(administrations) as administrations

@@ -21,7 +21,7 @@ from duckdb import Error as DuckDBError
 from pydantic import Field
 
 from orchestration import settings
-from orchestration.assets import unchanged_tests
+from orchestration.assets import failing_rows, unchanged_tests
 from orchestration.partitions import WRITER_POOL
 
 
@@ -84,40 +84,18 @@ class WarehouseTranslator(DagsterDbtTranslator):
         return _GROUPS.get(folder or "", "marts")
 
 
-def relation_row_counts(database: str, relations: dict[str, str]) -> dict[str, int]:
-    """Row counts of `{unique_id: schema.table}` read after dbt has closed the database.
+def relation_row_counts(conn: duckdb.DuckDBPyConnection, relations: dict[str, str]) -> dict[str, int]:
+    """Row counts of `{unique_id: schema.table}`, read once dbt has closed the database.
 
-    DuckDB admits one writing process: counting while dbt still runs would fail on the lock,
-    so the counts are taken once dbt has finished.
+    DuckDB admits one writing process: counting while dbt still runs would fail on the lock.
     """
     counts: dict[str, int] = {}
-    with duckdb.connect(database, read_only=True) as conn:
-        for unique_id, relation in relations.items():
-            try:
-                counts[unique_id] = conn.execute(f"select count(*) from {relation}").fetchone()[0]
-            except duckdb.Error:
-                continue  # not built in this run (failed or not selected)
+    for unique_id, relation in relations.items():
+        try:
+            counts[unique_id] = conn.execute(f"select count(*) from {relation}").fetchone()[0]
+        except duckdb.Error:
+            continue  # not built in this run (failed or not selected)
     return counts
-
-
-def with_failure_examples(
-    database: str, result: dg.AssetCheckResult, relation: str, limit: int = 5
-) -> dg.AssetCheckResult:
-    """A failed dbt test's result with the first failing rows (stored by `store_failures`)."""
-    try:
-        with duckdb.connect(database, read_only=True) as conn:
-            cursor = conn.execute(f"select * from {relation} limit {limit}")
-            names = [d[0] for d in cursor.description]
-            examples = [dict(zip(names, map(str, row), strict=True)) for row in cursor.fetchall()]
-    except duckdb.Error as exc:
-        examples = [{"error": f"could not read {relation}: {exc}"}]
-    return dg.AssetCheckResult(
-        passed=False,
-        asset_key=result.asset_key,
-        check_name=result.check_name,
-        severity=result.severity,
-        metadata={**result.metadata, "examples": dg.MetadataValue.json(examples), "failing_rows_table": relation},
-    )
 
 
 # Relations earlier versions built under other names or in another layout. dbt never drops a
@@ -295,7 +273,7 @@ def warehouse_dbt_models(
     invocation = None
     try:
         args = build_args(config.full_refresh) + reuse.exclude_args()
-        invocation = dbt.cli(args, context=context, raise_on_error=False)
+        invocation = dbt.cli(args, context=context, raise_on_error=False, target_path=settings.dbt_target_path())
         events = list(invocation.stream())
     finally:
         if invocation is not None and invocation.process.poll() is None:
@@ -307,17 +285,18 @@ def warehouse_dbt_models(
         except DuckDBError as exc:  # never hide why the step failed behind this
             context.log.warning(f"could not clear {RUN_WINDOW_TABLE}: {exc}")
     manifest = invocation.manifest
+    nodes = manifest["nodes"]
     relations = {
         uid: f'{node["schema"]}."{node.get("alias") or node["name"]}"'
-        for uid, node in manifest["nodes"].items()
+        for uid, node in nodes.items()
         if node["resource_type"] in ("model", "seed")
     }
-    counts = relation_row_counts(duckdb.database, relations) if events else {}
-    failures = {
-        uid: node["relation_name"]
-        for uid, node in manifest["nodes"].items()
-        if node["resource_type"] == "test" and node.get("relation_name")
-    }
+    counts: dict[str, int] = {}
+    kept: dict = {}
+    if events:  # dbt has finished and closed the database: one connection for what follows it
+        with duckdb.get_connection() as conn:
+            counts = relation_row_counts(conn, relations)
+            kept = failing_rows.keep_failing_rows(conn, manifest, failing_rows.run_results(invocation.target_path))
     passed = set()
     for event in events:
         unique_id = getattr(event, "metadata", {}).get("unique_id")
@@ -326,8 +305,8 @@ def warehouse_dbt_models(
             passed.add(uid)
         if isinstance(event, dg.Output) and uid in counts:
             yield event.with_metadata({**event.metadata, "dagster/row_count": counts[uid]})
-        elif isinstance(event, dg.AssetCheckResult) and not event.passed and uid in failures:
-            yield with_failure_examples(duckdb.database, event, failures[uid])
+        elif isinstance(event, dg.AssetCheckResult) and not event.passed and uid in kept:
+            yield failing_rows.with_examples(event, nodes[uid], kept[uid])
         else:
             yield event
     yield from reuse.results()
