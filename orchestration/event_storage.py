@@ -71,6 +71,19 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
             with engines[shard].connect() as conn, conn.begin():
                 yield conn
 
+    def has_table(self, table_name: str) -> bool:
+        """The stock check (a new engine and connection to the index), remembered once a table is found.
+
+        The stock storage asks for every asset check result and every tagged asset event
+        (whether the database was migrated to have the table), about 10 ms each. A table, once
+        there, stays: only a present table is remembered, so a migration by another process is
+        still seen. Not through `_connect`: it is called inside index transactions, under the lock.
+        """
+        present: set[str] = self.__dict__.setdefault("_present_tables", set())
+        if table_name not in present and super().has_table(table_name):
+            present.add(table_name)
+        return table_name in present
+
     def dispose(self) -> None:
         with self._db_lock:
             for engine in self.__dict__.pop("_engines", {}).values():

@@ -46,9 +46,15 @@ def makefile_config(tmp_path, monkeypatch):
     return yaml.safe_load((home / "dagster.yaml").read_text()), home / "history" / "runs"
 
 
-def test_every_event_reads_back_through_the_stock_storage(makefile_config):
+def test_every_event_reads_back_through_the_stock_storage(makefile_config, monkeypatch):
     config, runs_dir = makefile_config
     results = []
+    # the stock table check opens a new engine; it is asked for every check result and tagged event
+    asked = Counter()
+    stock_has_table = SqliteEventLogStorage.has_table
+    monkeypatch.setattr(
+        SqliteEventLogStorage, "has_table", lambda self, name: asked.update([name]) or stock_has_table(self, name)
+    )
     with dg.instance_for_test(overrides=config) as instance:
         storage = instance.event_log_storage
         assert isinstance(storage, BatchingSqliteEventLogStorage)
@@ -60,6 +66,8 @@ def test_every_event_reads_back_through_the_stock_storage(makefile_config):
             results.append(dg.materialize([daily_counts, daily_counts_positive], instance=instance, partition_key=day))
         results.append(dg.materialize([summary], instance=instance, raise_on_error=False))
         assert len(storage.__dict__["_engines"]) <= MAX_OPEN_SHARDS
+        # ... once per table (and process) here: 7 runs wrote 12 check results and 12 materializations
+        assert asked["asset_check_executions"] == 1 and max(asked.values()) == 1, asked
         storage.dispose()
 
     # what the UI reads: the stock storage over the same files, in a new object
