@@ -20,11 +20,13 @@ from orchestration import settings
 from orchestration.assets.dbt import RUN_WINDOW_TABLE, build_args, partition_window, write_run_window
 from tests.conftest import TEST_END, TEST_START, run_in_location
 
+# model -> (schema, table)
 MODELS = {
-    "int_calls_for_service__validated": "intermediate",
-    "fct_calls_for_service": "marts",
+    "int_calls_for_service__validated": ("intermediate", "int_calls_for_service__validated"),
+    "fct_calls_for_service": ("marts", "fct_calls_for_service"),
+    "quarantine_calls_for_service": ("quarantine", "calls_for_service"),
 }
-SELECT = ["int_calls_for_service__validated", "fct_calls_for_service"]
+SELECT = list(MODELS)
 
 
 def dbt(database: Path, target: Path, *args: str) -> None:
@@ -41,18 +43,18 @@ def dbt(database: Path, target: Path, *args: str) -> None:
 
 
 def rebuilt(conn, model: str) -> set[date]:
-    schema = MODELS[model]
+    schema, table = MODELS[model]
     return {
         d
         for (d,) in conn.execute(
-            f"select day from incremental_state.\"{schema}__{model}__days\" where status = 'rebuilt'"
+            f"select day from incremental_state.\"{schema}__{table}__days\" where status = 'rebuilt'"
         ).fetchall()
     }
 
 
 def differences(path: Path, other: Path, model: str) -> int:
     """Rows in one database's table and not in the other's, both ways (as multisets)."""
-    relation = f"{MODELS[model]}.{model}"
+    relation = ".".join(MODELS[model])
     with duckdb.connect(str(path)) as conn:
         conn.execute(f"attach '{other}' as other (read_only)")
         return conn.execute(
@@ -123,6 +125,7 @@ def test_an_incremental_build_equals_a_full_build_after_reloads_corrections_and_
         assert {reloaded, sharing, emptied} <= days
         assert len(days) < days_before / 2, f"rebuilt {len(days)} of {days_before} days"
         assert rebuilt(conn, "fct_calls_for_service") == days
+        assert rebuilt(conn, "quarantine_calls_for_service") == days
         copies = dict(
             conn.execute(
                 """select partition_date, quarantine_reason from intermediate.int_calls_for_service__validated
@@ -142,6 +145,7 @@ def test_a_run_without_changes_rebuilds_no_day_and_a_new_reference_rebuilds_ever
     with duckdb.connect(str(warehouse_copy)) as conn:
         assert rebuilt(conn, "int_calls_for_service__validated") == set()
         assert rebuilt(conn, "fct_calls_for_service") == set()
+        assert rebuilt(conn, "quarantine_calls_for_service") == set()
         # a neighborhood's name key now points elsewhere: every call's resolution may change
         conn.execute(
             """update intermediate.int_reference__neighborhood_names set neighborhood_normalized = 'UNKNOWN PLACE'
@@ -151,6 +155,7 @@ def test_a_run_without_changes_rebuilds_no_day_and_a_new_reference_rebuilds_ever
     dbt(warehouse_copy, tmp_path / "target", "run", "-s", *SELECT)
     with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
         assert len(rebuilt(conn, "int_calls_for_service__validated")) == days
+        assert len(rebuilt(conn, "quarantine_calls_for_service")) == days
 
 
 def test_a_daily_run_passes_its_day_to_dbt_and_rebuilds_that_day(warehouse_copy):

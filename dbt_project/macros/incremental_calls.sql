@@ -33,7 +33,12 @@
                  "select neighborhood_normalized, geography_key, is_unknown from " ~ ref('dim_geography')]) }}
 {%- endmacro %}
 
-{#- The hooks of the two models (refs live here: models read their inputs in import CTEs). -#}
+{#- quarantine_calls_for_service: the held-back rows of the validated calls, as they are. -#}
+{% macro quarantine_calls_fingerprint() -%}
+    {{ inputs_fingerprint(texts=[model.raw_code]) }}
+{%- endmacro %}
+
+{#- The hooks of the three models (refs live here: models read their inputs in import CTEs). -#}
 {% macro plan_validated_calls_days() -%}
     {{ plan_rebuild_days(ref('stg_open_baltimore__calls_for_service'), validated_calls_fingerprint(),
                          expand_sql=validated_calls_sharing_record_ids()) }}
@@ -50,4 +55,13 @@
 
 {% macro finish_fct_calls_days() -%}
     {{ finish_rebuild_days(ref('int_calls_for_service__validated'), fct_calls_fingerprint()) }}
+{%- endmacro %}
+
+{% macro plan_quarantine_calls_days() -%}
+    {{ plan_rebuild_days(ref('int_calls_for_service__validated'), quarantine_calls_fingerprint(),
+                         upstream=ref('int_calls_for_service__validated')) }}
+{%- endmacro %}
+
+{% macro finish_quarantine_calls_days() -%}
+    {{ finish_rebuild_days(ref('int_calls_for_service__validated'), quarantine_calls_fingerprint()) }}
 {%- endmacro %}

@@ -85,7 +85,12 @@ fact + quarantine) stay on the whole table.
     delete from {{ days }};
     insert into {{ days }} select distinct partition_date, 'pending' from {{ input }};
     {% else %}
+    -- the fingerprint is compared once: written into each branch below, DuckDB evaluated it
+    -- against every row of the input (0.4 s a branch at ten years instead of 0.01 s)
     insert into {{ days }}
+    with fingerprint_changed as materialized (
+        select (select max(fingerprint) from {{ state }}) is distinct from {{ fingerprint }} as changed
+    )
     select day, 'pending' from (
         {{ window_days() }}
         union
@@ -99,16 +104,19 @@ fact + quarantine) stay on the whole table.
         {%- endif %}
         union
         select distinct partition_date from {{ input }}
-        where (select max(fingerprint) from {{ state }}) is distinct from {{ fingerprint }}
+        where (select changed from fingerprint_changed)
         union
         select distinct partition_date from {{ this }}
-        where (select max(fingerprint) from {{ state }}) is distinct from {{ fingerprint }}
+        where (select changed from fingerprint_changed)
     ) as planned
     where day is not null and day not in {{ pending_days() }};
     {% if expand_sql is not none %}
+    -- NULL days are deleted afterwards rather than filtered here: DuckDB pushed `day is not null`
+    -- into the scan and then hashed all of its rows for the join (0.7 s at ten years, 0.05 s without)
     insert into {{ days }}
     select distinct day, 'pending' from ({{ expand_sql }}) as expanded
-    where day is not null and day not in {{ pending_days() }};
+    where day not in {{ pending_days() }};
+    delete from {{ days }} where day is null;
     {% endif %}
     {% endif %}
 {%- endmacro %}
