@@ -54,7 +54,7 @@
 {%- endmacro %}
 
 {% macro finish_fct_calls_days() -%}
-    {{ finish_rebuild_days(ref('int_calls_for_service__validated'), fct_calls_fingerprint()) }}
+    {{ finish_rebuild_days(ref('int_calls_for_service__validated'), fct_calls_fingerprint(), log_changes=true) }}
 {%- endmacro %}
 
 {% macro plan_quarantine_calls_days() -%}

@@ -121,9 +121,15 @@ fact + quarantine) stay on the whole table.
     {% endif %}
 {%- endmacro %}
 
-{% macro finish_rebuild_days(input, fingerprint, loaded_at='loaded_at') -%}
+{#- `log_changes`: also append the rebuilt days to the model's change log (macros/incremental_months.sql),
+    which a monthly mart consumes at its own pace (a mart skipped in a run still sees the days). -#}
+{% macro finish_rebuild_days(input, fingerprint, loaded_at='loaded_at', log_changes=false) -%}
     {%- set days = rebuild_days_relation(this) -%}
     {%- set state = rebuild_state_relation(this) -%}
+    {%- if log_changes %}
+    create table if not exists {{ change_log_relation(this) }} (day date, built_at timestamptz);
+    insert into {{ change_log_relation(this) }} select day, now() from {{ days }} where status = 'pending';
+    {%- endif %}
     delete from {{ days }} where status = 'rebuilt';
     update {{ days }} set status = 'rebuilt' where status = 'pending';
     delete from {{ state }};

@@ -224,14 +224,41 @@ def table_columns(conn, catalog: str, table: str) -> list[tuple[str, str]]:
     ).fetchall()
 
 
+# Per-day row counts and row-hash sums of each table published by day, kept in the publication's
+# database. The next publication starts as a copy of that file, so it reads there what its copy
+# holds instead of hashing every published row again (about 1.2 s for 13 million calls). After
+# a sync the published rows equal the working ones, so the working side's summary is stored.
+DAY_SUMMARIES = "meta.day_summaries"
+
+
+def summarize_days(conn, relation: str, into: str) -> None:
+    """`into` (a temporary table): day, row count and sum of row hashes of `relation` (a sum,
+    unlike a XOR, does not cancel repeated rows)."""
+    conn.execute(
+        f"create or replace temp table {into} as "
+        f"select {DAY_COLUMN} as day, count(*) as n, sum(hash(t)) as h from {relation} as t group by 1"
+    )
+
+
+def published_summary(conn, table: str, published: str) -> str:
+    """The summary of the published copy: the one stored with it, or computed when none is
+    (a publication written before summaries were kept)."""
+    stored = conn.execute(f"select count(*) from pub.{DAY_SUMMARIES} where table_name = ?", [table]).fetchone()[0]
+    if stored:
+        conn.execute(
+            f"create or replace temp table _published_days as "
+            f"select day, n, h from pub.{DAY_SUMMARIES} where table_name = {sql_string(table)}"
+        )
+    else:
+        summarize_days(conn, published, "_published_days")
+    return "_published_days"
+
+
 def changed_days(conn, source: str, published: str) -> list[date] | None:
-    """Days whose rows differ between two tables (by row count and the sum of row hashes, which
-    unlike a XOR does not cancel repeated rows), or None when a NULL day differs."""
+    """Days whose summaries (`summarize_days`) differ, or None when a NULL day differs."""
     rows = conn.execute(
         f"""
-        with a as (select {DAY_COLUMN} as day, count(*) as n, sum(hash(t)) as h from {source} as t group by 1),
-        b as (select {DAY_COLUMN} as day, count(*) as n, sum(hash(t)) as h from {published} as t group by 1)
-        select coalesce(a.day, b.day) from a full join b on a.day is not distinct from b.day
+        select coalesce(a.day, b.day) from {source} as a full join {published} as b on a.day is not distinct from b.day
         where a.n is distinct from b.n or a.h is distinct from b.h
         """
     ).fetchall()
@@ -246,17 +273,24 @@ def sync_table(conn, table: str, previous: set[str]) -> dict:
     source, published = f"{PUBLISHED_SCHEMA}.{table}", f"pub.{PUBLISHED_SCHEMA}.{table}"
     columns = table_columns(conn, conn.execute("select current_database()").fetchone()[0], table)
     by_day = DAY_COLUMN in {name for name, _ in columns}
+    change: dict = {"by_day": by_day, "rewritten": True}
+    if by_day:
+        summarize_days(conn, source, "_source_days")
     if by_day and table in previous and table_columns(conn, "pub", table) == columns:
-        days = changed_days(conn, source, published)
+        days = changed_days(conn, "_source_days", published_summary(conn, table, published))
         if days is not None:
             if days:
                 conn.execute("create or replace temp table _changed_days as select unnest(?::DATE[]) as day", [days])
                 in_changed = f"{DAY_COLUMN} in (select day from _changed_days)"
                 conn.execute(f"delete from {published} where {in_changed}")
                 conn.execute(f"insert into {published} select * from {source} where {in_changed}")
-            return {"by_day": True, "days_rewritten": len(days), "years": sorted({d.year for d in days})}
-    conn.execute(f"create or replace table {published} as select * from {source}")
-    return {"by_day": by_day, "rewritten": True}
+            change = {"by_day": True, "days_rewritten": len(days), "years": sorted({d.year for d in days})}
+    if change.get("rewritten"):
+        conn.execute(f"create or replace table {published} as select * from {source}")
+    conn.execute(f"delete from pub.{DAY_SUMMARIES} where table_name = ?", [table])
+    if by_day:
+        conn.execute(f"insert into pub.{DAY_SUMMARIES} select {sql_string(table)}, day, n, h from _source_days")
+    return change
 
 
 def write_parquet(conn, table: str, change: dict, folder: Path, previous_folder: Path | None) -> None:
@@ -334,6 +368,10 @@ def publish(
             try:
                 conn.execute(f"create schema if not exists pub.{PUBLISHED_SCHEMA}")
                 conn.execute("create schema if not exists pub.meta")
+                conn.execute(
+                    f"create table if not exists pub.{DAY_SUMMARIES} "
+                    "(table_name varchar, day date, n bigint, h hugeint)"
+                )
                 kept = {
                     t
                     for (t,) in conn.execute(
@@ -344,6 +382,7 @@ def publish(
                 }
                 for gone in sorted(kept - set(tables)):
                     conn.execute(f"drop table pub.{PUBLISHED_SCHEMA}.{gone}")
+                    conn.execute(f"delete from pub.{DAY_SUMMARIES} where table_name = ?", [gone])
                 counts, changes = {}, {}
                 for table in tables:
                     changes[table] = sync_table(conn, table, kept)
