@@ -346,3 +346,21 @@ def test_the_dbt_resource_reads_dbts_version_without_starting_dbt(monkeypatch, t
         str(WarehouseDbtCli(project_dir=str(settings.DBT_PROJECT_DIR), dbt_executable=str(other))._cli_version)
         == "1.10.3"
     )
+
+
+def test_every_dbt_test_is_a_dagster_check():
+    """A dbt test Dagster does not see as an asset check still fails the dbt step, but is missing
+    from the UI's checks and from the publication's audit. A singular test reading several
+    models is attached to one by `meta: {dagster: {ref: {name: ...}}}`."""
+    import json
+
+    from dagster_dbt.asset_utils import get_asset_check_key_for_test
+
+    from orchestration.assets.dbt import WarehouseTranslator, dbt_project
+
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    tests = [uid for uid, node in manifest["nodes"].items() if node["resource_type"] == "test"]
+    unseen = [
+        uid for uid in tests if get_asset_check_key_for_test(manifest, WarehouseTranslator(), uid, dbt_project) is None
+    ]
+    assert len(tests) > 150 and unseen == []

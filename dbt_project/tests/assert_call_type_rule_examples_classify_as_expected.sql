@@ -1,6 +1,7 @@
 -- Every example of the call_type_rule_examples seed (spellings the feed sends, most from public
 -- sources) must come out of the spellings and rules seeds with its expected category and
 -- subcategory. A changed rule that reclassifies an example fails here, naming it.
+{{ config(meta={'dagster': {'ref': {'name': 'call_type_rules'}}}) }}
 with examples as (
     select description as description_raw, category, subcategory from {{ ref('call_type_rule_examples') }}
 ),

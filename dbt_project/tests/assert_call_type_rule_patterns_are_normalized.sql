@@ -1,5 +1,6 @@
 -- A rule's pattern is compared with description keys, so it must itself be a description key
 -- (upper case, single spaces, spellings applied): `Larceny f/Auto` would never match anything.
+{{ config(meta={'dagster': {'ref': {'name': 'call_type_rules'}}}) }}
 with patterns as (
     select distinct pattern as description_raw from {{ ref('call_type_rules') }}
 ),

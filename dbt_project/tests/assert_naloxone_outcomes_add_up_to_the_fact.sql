@@ -1,7 +1,8 @@
 -- mart_naloxone_outcomes_monthly holds every naloxone administration once: its counts add up to
 -- the restricted fact's, month by month (rows returned are months where they differ; counts only).
 -- It reads a patient-level model, so its failing rows are not kept (as for every such test).
-{{ config(meta={'keep_failing_rows': false}) }}
+-- A Dagster check on the mart (a test reading two models needs to be told which it checks).
+{{ config(meta={'keep_failing_rows': false, 'dagster': {'ref': {'name': 'mart_naloxone_outcomes_monthly'}}}) }}
 
 with mart as (
     select month_start, sum(administrations) as administrations

@@ -1,6 +1,7 @@
 -- mart_overdose_daily_by_area (neighborhood grain, events only) adds up to mart_overdose_daily
 -- (CSA grain, zero-filled, its sums by CSA) on every day: the zero-filling adds no event and
 -- loses none. Rows returned are days where they differ.
+{{ config(meta={'dagster': {'ref': {'name': 'mart_overdose_daily'}}}) }}
 with by_area as (
     select day, sum(overdose_calls) as calls, sum(naloxone_administrations) as naloxone,
            sum(nonfatal_overdoses) as nonfatal
