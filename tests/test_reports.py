@@ -143,9 +143,9 @@ def test_complementary_cells_are_hidden_with_the_small_ones():
     x = reports.HIDDEN
     assert shown["cluster_cases"].tolist() == ["<5", "10", x, "<5", x, "0"]
     assert shown["all_cases"].tolist() == ["30", "40", "25", "20", "14", "9"]
-    # nothing small: nothing hidden
     # a day with no case: an empty table, nothing to hide
     assert reports.protected(people.iloc[0:0]).empty
+    # nothing small: nothing hidden
     big = people.assign(cluster_cases=[20, 10, 7, 30, 12, 0], all_cases=[30, 40, 25, 40, 20, 9])
     assert x not in reports.protected(big)[["cluster_cases", "all_cases"]].to_numpy()
 

@@ -3,12 +3,14 @@
 An incremental daily model that logs its changes (`finish_rebuild_days(..., log_changes=true)`)
 appends every day it rebuilt, with the time, to `incremental_state."<schema>__<model>__changes"`.
 A monthly mart over it keeps its own month ledger (`..__months`) and state: the pre-hook
-`plan_rebuild_months` marks pending the months of the days logged since the mart last
-consumed the log (however many builds of the daily model that spans: a mart that failed or was
-skipped catches up), with the months of the calls those days now hold; every month, when the
-mart's fingerprint (its SQL and the dimension rows it maps calls through) changes. Strategy
-`replace_months` deletes the pending months and inserts them again; the post-hook records what
-was consumed and prunes the log. A new table or --full-refresh computes every month.
+`plan_rebuild_months` marks pending the months of the days in the log (every day logged since
+the mart last succeeded, however many builds of the daily model that spans: a mart that failed
+or was skipped catches up), with the months of the calls those days now hold; every month, when
+the mart's fingerprint (its SQL and the dimension rows it maps calls through) changes. Strategy
+`replace_months` deletes the pending months and inserts them again; the post-hook, in the
+mart's transaction, empties the log it consumed. DuckDB admits one writer, and the daily model
+runs before the mart, so nothing is logged between the two hooks. A new table or
+--full-refresh computes every month.
 -#}
 
 {% macro change_log_relation(relation) -%}
@@ -30,19 +32,14 @@ was consumed and prunes the log. A new table or --full-refresh computes every mo
     {%- set changes = change_log_relation(daily) -%}
     create schema if not exists {{ incremental_state_schema() }};
     create table if not exists {{ months }} (month_start date, status varchar);
-    create table if not exists {{ state }} (fingerprint varchar, consumed_until timestamptz, built_at timestamptz);
+    create table if not exists {{ state }} (fingerprint varchar, built_at timestamptz);
     create table if not exists {{ changes }} (day date, built_at timestamptz);
     {% if not is_incremental() %}
     delete from {{ months }};
     {% else %}
     insert into {{ months }}
-    with fingerprint_changed as materialized (
-        select (select max(fingerprint) from {{ state }}) is distinct from {{ fingerprint }} as changed
-    ),
-    changed_days as materialized (
-        select distinct day from {{ changes }}
-        where built_at > coalesce((select max(consumed_until) from {{ state }}), timestamptz '1900-01-01')
-    )
+    with {{ fingerprint_changed(state, fingerprint) }},
+    changed_days as materialized (select distinct day from {{ changes }})
     select month_start, 'pending' from (
         select cast(date_trunc('month', day) as date) as month_start from changed_days
         union
@@ -66,16 +63,13 @@ was consumed and prunes the log. A new table or --full-refresh computes every mo
     delete from {{ months }} where status = 'rebuilt';
     update {{ months }} set status = 'rebuilt' where status = 'pending';
     delete from {{ state }};
-    insert into {{ state }} select {{ fingerprint }}, (select max(built_at) from {{ changes }}), now();
-    delete from {{ changes }} where built_at <= (select max(consumed_until) from {{ state }});
+    insert into {{ state }} (fingerprint, built_at) select {{ fingerprint }}, now();
+    delete from {{ changes }};
 {%- endmacro %}
 
 {#- Strategy `replace_months`: delete the pending months, insert the recomputed rows. -#}
 {% macro get_incremental_replace_months_sql(arg_dict) -%}
-    {%- set target = arg_dict['target_relation'] -%}
-    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
-    delete from {{ target }} where month_start in {{ pending_months(target) }};
-    insert into {{ target }} ({{ columns }}) select {{ columns }} from {{ arg_dict['temp_relation'] }};
+    {{ replace_pending_sql(arg_dict, 'month_start', pending_months(arg_dict['target_relation'])) }}
 {%- endmacro %}
 
 {#- mart_call_volume_monthly: a call's month, category and CSA come through these dimensions. -#}
