@@ -235,6 +235,10 @@ def demo_range() -> tuple[date, date]:
 
 
 def dbt_executable() -> str:
-    """The dbt installed beside this Python (works without an activated virtualenv)."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+    """The dbt installed beside this Python (works without an activated virtualenv): this
+    package's `warehouse-dbt` launcher (orchestration/dbt_launcher.py) when installed, else `dbt`."""
+    for name in ("warehouse-dbt", "dbt"):
+        beside = Path(sys.executable).parent / name
+        if beside.exists():
+            return str(beside)
+    return shutil.which("dbt") or "dbt"

@@ -364,3 +364,31 @@ def test_every_dbt_test_is_a_dagster_check():
         uid for uid in tests if get_asset_check_key_for_test(manifest, WarehouseTranslator(), uid, dbt_project) is None
     ]
     assert len(tests) > 150 and unseen == []
+
+
+def test_the_dbt_step_runs_dbt_through_the_launcher_that_skips_the_last_collection(monkeypatch, capsys):
+    """`warehouse-dbt` is dbt's own command line (same output and exit status, here for a usage
+    error), and freezes Python's objects before it exits (orchestration/dbt_launcher.py)."""
+    import gc
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from orchestration import dbt_launcher, settings
+
+    assert Path(settings.dbt_executable()) == Path(sys.executable).parent / "warehouse-dbt"
+    ours, theirs = (
+        subprocess.run([exe, "build", "--no-such-flag"], capture_output=True, text=True, check=False)
+        for exe in (settings.dbt_executable(), str(Path(sys.executable).parent / "dbt"))
+    )
+    assert ours.returncode == theirs.returncode == 2
+    assert "No such option '--no-such-flag'" in ours.stderr
+    assert ours.stderr == theirs.stderr
+
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    with pytest.raises(SystemExit) as exited:
+        dbt_launcher.main(["build", "--no-such-flag"])
+    assert exited.value.code == 2
+    assert frozen == [True]
+    assert "No such option" in capsys.readouterr().err
