@@ -266,6 +266,22 @@ def test_csa_profile_rates_follow_from_counts_and_population(built):
         assert rate == pytest.approx(1000 * calls / population * 365.25 / n_days, abs=0.001), csa
 
 
+def test_csa_profile_counts_the_facts_calls_in_each_csa(built):
+    """The profile reads the monthly mart (much smaller than the fact); its counts are those of
+    the fact's rows, placed in a CSA through the geography dimension."""
+    path, _ = built
+    rows = _q(
+        path,
+        """select p.csa, p.calls, coalesce(f.calls, 0)
+           from marts.mart_csa_profile as p
+           left join (select g.csa, count(*) as calls from marts.fct_calls_for_service
+                      join marts.dim_geography as g using (geography_key) group by 1) as f using (csa)""",
+    )
+    assert len(rows) == 55
+    assert [(csa, calls) for csa, calls, _ in rows] == [(csa, fact) for csa, _, fact in rows]
+    assert sum(calls for _, calls, _ in rows) > 0.9 * _one(path, "select count(*) from marts.fct_calls_for_service")
+
+
 def test_csa_profile_carries_vital_signs_and_our_narcotics_rate(built):
     """BNIA's indicators sit beside our own rates; narcotics calls are counted from the raw
     descriptions the demo generates as drugs calls (call_mix.TRUTH), independently of the classifier."""
