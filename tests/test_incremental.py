@@ -219,8 +219,9 @@ def _parquet_file(folder: Path, table: str, year: int) -> Path:
 
 
 def test_a_publication_rewrites_only_changed_days_and_links_unchanged_years(warehouse_copy, session_instance):
-    """Publishing again after a change of one day: the serving tables equal the working ones, the
-    fact's other year keeps its Parquet file (a hard link, same inode), its changed year is new."""
+    """Publishing again after a change of one day and of one mart without days: the serving
+    tables equal the working ones; the fact's other year and the unchanged marts keep their
+    Parquet files (hard links, same inode); the changed year and the changed mart are new."""
     from orchestration.assets.publish import PUBLICATION_KEY, ServingLayout
 
     layout = ServingLayout(settings.serving_path())
@@ -238,6 +239,9 @@ def test_a_publication_rewrites_only_changed_days_and_links_unchanged_years(ware
             """delete from marts.fct_calls_for_service where call_id in (select call_id
                    from marts.fct_calls_for_service where partition_date = date '2024-03-05' limit 5)"""
         )
+        conn.execute(
+            "delete from marts.mart_overdose_weekly where rowid = (select min(rowid) from marts.mart_overdose_weekly)"
+        )
         marts = conn.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
         tables = [t for (t,) in marts]
     result = run_in_location([PUBLICATION_KEY], session_instance)
@@ -245,12 +249,22 @@ def test_a_publication_rewrites_only_changed_days_and_links_unchanged_years(ware
     second = layout.current_folder()
     assert second != first
     [materialization] = result.get_asset_materialization_events()
-    change = materialization.materialization.metadata["changes"].value["fct_calls_for_service"]
-    assert change == {"by_day": True, "days_rewritten": 1, "years": [2024]}
+    changes = materialization.materialization.metadata["changes"].value
+    assert changes["fct_calls_for_service"] == {"by_day": True, "days_rewritten": 1, "years": [2024]}
+    assert changes["mart_overdose_weekly"] == {"by_day": False, "rewritten": True}
+    unchanged = sorted(t for t, c in changes.items() if c == {"by_day": False, "rewritten": False})
+    # every other table without days is left as it was (the two with days are compared by day)
+    assert set(unchanged) == set(changes) - {"fct_calls_for_service", "mart_partition_quality", "mart_overdose_weekly"}
+    assert {"dim_date", "dim_geography", "mart_csa_profile", "mart_overdose_monthly"} <= set(unchanged)
 
     fact = "fct_calls_for_service"
     assert os.stat(_parquet_file(second, fact, 2023)).st_ino == os.stat(_parquet_file(first, fact, 2023)).st_ino
     assert os.stat(_parquet_file(second, fact, 2024)).st_ino != os.stat(_parquet_file(first, fact, 2024)).st_ino
+    for table in unchanged:
+        file = Path("parquet") / f"{table}.parquet"
+        assert os.stat(second / file).st_ino == os.stat(first / file).st_ino, table
+    weekly = Path("parquet") / "mart_overdose_weekly.parquet"
+    assert os.stat(second / weekly).st_ino != os.stat(first / weekly).st_ino
     with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
         conn.execute(f"attach '{second / warehouse_copy.name}' as pub (read_only)")
         for table in tables:
@@ -288,13 +302,17 @@ def test_a_publication_rewrites_only_changed_days_and_links_unchanged_years(ware
     result = run_in_location([PUBLICATION_KEY], session_instance)
     assert result.success
     [materialization] = result.get_asset_materialization_events()
-    change = materialization.materialization.metadata["changes"].value["fct_calls_for_service"]
-    assert change == {"by_day": True, "days_rewritten": 1, "years": [2024]}
+    changes = materialization.materialization.metadata["changes"].value
+    assert changes[fact] == {"by_day": True, "days_rewritten": 1, "years": [2024]}
+    assert changes["mart_overdose_weekly"] == changes["dim_date"] == {"by_day": False, "rewritten": False}
     with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
         conn.execute(f"attach '{layout.current_folder() / warehouse_copy.name}' as pub (read_only)")
-        assert conn.execute(
-            f"""select count(*) from (select * from marts.{fact} except all select * from pub.marts.{fact})"""
-        ).fetchone() == (0,)
+        for table in tables:
+            relation = f"marts.{table}"
+            assert conn.execute(
+                f"""select (select count(*) from (select * from {relation} except all select * from pub.{relation}))
+                         + (select count(*) from (select * from pub.{relation} except all select * from {relation}))"""
+            ).fetchone() == (0,), table
 
 
 def test_point_assignments_add_new_points_and_reassign_all_when_the_polygons_change(warehouse_copy, session_instance):
