@@ -307,13 +307,15 @@ def epidemiology_html(
     return _page(f"Overdose epidemiology report, {day}", "".join(parts))
 
 
-def print_pdf(html_path: Path) -> Path | None:
-    """The report as PDF by Debian's chromium, where it is installed (else None)."""
+def print_pdfs(html_paths: list[Path]) -> dict[Path, Path | None]:
+    """Each report as PDF by Debian's chromium, where it is installed (else None), the browsers
+    side by side: each spends most of its second starting, on one core of two."""
     if not CHROMIUM.exists():
-        return None
-    pdf = html_path.with_suffix(".pdf")
-    done = subprocess.run(
-        [
+        return dict.fromkeys(html_paths)
+    printing = {}
+    for html_path in html_paths:
+        pdf = html_path.with_suffix(".pdf")
+        command = [
             str(CHROMIUM),
             "--headless",
             "--no-sandbox",
@@ -323,12 +325,18 @@ def print_pdf(html_path: Path) -> Path | None:
             f"--print-to-pdf={pdf}",
             "--no-pdf-header-footer",
             html_path.resolve().as_uri(),
-        ],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    return pdf if done.returncode == 0 and pdf.exists() else None
+        ]
+        printing[html_path] = (pdf, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    printed: dict[Path, Path | None] = {}
+    for html_path, (pdf, process) in printing.items():
+        try:
+            done = process.wait(timeout=120) == 0
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            done = False
+        printed[html_path] = pdf if done and pdf.exists() else None
+    return printed
 
 
 def write_reports(conn, day: date, folder: Path, report_p: float, pdf: bool = True) -> dict[str, str]:
@@ -350,8 +358,8 @@ def write_reports(conn, day: date, folder: Path, report_p: float, pdf: bool = Tr
     )
     written = {"outreach": str(paths.outreach), "epidemiology": str(paths.epidemiology), "clusters": str(len(clusters))}
     if pdf:
+        printed = print_pdfs([paths.outreach, paths.epidemiology])
         for name, path in (("outreach_pdf", paths.outreach), ("epidemiology_pdf", paths.epidemiology)):
-            printed = print_pdf(path)
-            if printed is not None:
-                written[name] = str(printed)
+            if printed[path] is not None:
+                written[name] = str(printed[path])
     return written
