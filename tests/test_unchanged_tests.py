@@ -11,7 +11,7 @@ import duckdb
 
 from orchestration import settings
 from orchestration.assets.dbt import dbt_project, warehouse_dbt_models
-from orchestration.assets.unchanged_tests import PASSED_TESTS_TABLE, DbtTestInputs
+from orchestration.assets.unchanged_tests import PASSED_TESTS_TABLE, DbtTestInputs, record, recorded
 from tests.conftest import TEST_END
 
 POPULATION_TEST = "accepted_range_stg_bchd_nhp__csa_indicators_population__0"
@@ -174,3 +174,16 @@ def test_a_fingerprint_changes_with_every_input_and_only_with_its_own(tmp_path):
         edited["macros"][macro]["macro_sql"] += " "
         assert all(prints(edited)[t] != after_seed[t] for t in (population, date_key, rules))
     assert nhp in inputs.ancestors(population) and nhp not in inputs.ancestors(date_key)
+
+
+def test_a_test_the_project_no_longer_has_is_forgotten(tmp_path):
+    """A removed (or renamed) test's row would otherwise stay in the bookkeeping for good."""
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        record(conn, {"test.p.kept": "a", "test.p.removed": "b", "test.p.failed_later": "c"}, [])
+        record(conn, {"test.p.new": "d"}, ["test.p.failed_later"], known=["test.p.kept", "test.p.new", "test.p.x"])
+        assert {uid: fingerprint for uid, (fingerprint, _) in recorded(conn).items()} == {
+            "test.p.kept": "a",
+            "test.p.new": "d",
+        }
+        record(conn, {}, [])  # without the project's tests, nothing else is forgotten
+        assert set(recorded(conn)) == {"test.p.kept", "test.p.new"}

@@ -161,6 +161,7 @@ class ReusedTests:
         self.database = database
         manifest = json.loads(dbt_project.manifest_path.read_text())
         self.names = {uid: node["name"] for uid, node in manifest["nodes"].items()}
+        self.tests = [uid for uid, node in manifest["nodes"].items() if node["resource_type"] == "test"]
         translator = WarehouseTranslator()
         selected = set(context.selected_asset_check_keys)
         inputs = unchanged_tests.DbtTestInputs(manifest, (dbt_project.project_dir / "dbt_project.yml").read_text())
@@ -199,10 +200,13 @@ class ReusedTests:
             )
 
     def record(self, passed: set[str]) -> None:
-        """Fingerprints of the tests that ran and passed; tests that ran and did not pass are forgotten."""
+        """Fingerprints of the tests that ran and passed; tests that ran and did not pass, and
+        tests the project no longer has, are forgotten."""
         ran = set(self.fingerprints) - set(self.reused)
         with duckdb.connect(self.database) as conn:
-            unchanged_tests.record(conn, {uid: self.fingerprints[uid] for uid in ran & passed}, ran - passed)
+            unchanged_tests.record(
+                conn, {uid: self.fingerprints[uid] for uid in ran & passed}, ran - passed, known=self.tests
+            )
 
 
 def partition_window(tags: Mapping[str, str]) -> tuple[date, date] | None:

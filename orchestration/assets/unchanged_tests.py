@@ -140,12 +140,20 @@ def recorded(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, datetime]]
     return {uid: (fingerprint, passed_at) for uid, fingerprint, passed_at in rows}
 
 
-def record(conn: duckdb.DuckDBPyConnection, passed: Mapping[str, str], not_passed: Iterable[str]) -> None:
-    """Record the fingerprints tests passed with; forget tests that did not pass."""
+def record(
+    conn: duckdb.DuckDBPyConnection,
+    passed: Mapping[str, str],
+    not_passed: Iterable[str],
+    known: Iterable[str] | None = None,
+) -> None:
+    """Record the fingerprints tests passed with; forget tests that did not pass, and (given the
+    tests the project has now, `known`) those it no longer has."""
     _ensure(conn)
     forget = sorted({*passed, *not_passed})
     if forget:
         conn.execute(f"delete from {PASSED_TESTS_TABLE} where list_contains(?, unique_id)", [forget])
+    if known is not None:
+        conn.execute(f"delete from {PASSED_TESTS_TABLE} where not list_contains(?, unique_id)", [sorted(known)])
     if passed:
         now = datetime.now(UTC)
         conn.executemany(
