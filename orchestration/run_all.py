@@ -9,6 +9,7 @@ import time
 import warnings
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -63,34 +64,18 @@ def run_range(start: date, end: date, instance: dg.DagsterInstance | None = None
     range_keys = [k for k in graph.materializable_asset_keys if k not in last_day_only]
     instance = instance or dg.DagsterInstance.get()
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+
+    def execute(selection: list[dg.AssetKey], **partition: Any) -> dg.ExecuteInProcessResult:
+        return job.execute_in_process(
+            instance=instance, raise_on_error=False, run_config=run_config, asset_selection=selection, **partition
+        )
+
     if start == end:  # one day (the daily update): one run of everything for that partition
-        return RangeRun(
-            [
-                job.execute_in_process(
-                    instance=instance,
-                    partition_key=end.isoformat(),
-                    raise_on_error=False,
-                    run_config=run_config,
-                    asset_selection=[*range_keys, *last_day_only],
-                )
-            ]
-        )
+        return RangeRun([execute([*range_keys, *last_day_only], partition_key=end.isoformat())])
     tags = {ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat()}
-    results = [
-        job.execute_in_process(
-            instance=instance, tags=tags, raise_on_error=False, run_config=run_config, asset_selection=range_keys
-        )
-    ]
+    results = [execute(range_keys, tags=tags)]
     if results[0].success:
-        results.append(
-            job.execute_in_process(
-                instance=instance,
-                partition_key=end.isoformat(),
-                raise_on_error=False,
-                run_config=run_config,
-                asset_selection=list(last_day_only),
-            )
-        )
+        results.append(execute(list(last_day_only), partition_key=end.isoformat()))
     return RangeRun(results)
 
 
