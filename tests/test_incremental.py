@@ -218,6 +218,16 @@ def _parquet_file(folder: Path, table: str, year: int) -> Path:
     return folder / "parquet" / table / f"year={year}" / "data.parquet"
 
 
+def _assert_published_tables_equal_working_ones(conn, tables: list[str]) -> None:
+    """Each table of the publication attached as `pub` holds the working table's rows, no more."""
+    for table in tables:
+        relation = f"marts.{table}"
+        assert conn.execute(
+            f"""select (select count(*) from (select * from {relation} except all select * from pub.{relation}))
+                     + (select count(*) from (select * from pub.{relation} except all select * from {relation}))"""
+        ).fetchone() == (0,), table
+
+
 def test_a_publication_rewrites_only_changed_days_and_links_unchanged_years(warehouse_copy, session_instance):
     """Publishing again after a change of one day and of one mart without days: the serving
     tables equal the working ones; the fact's other year and the unchanged marts keep their
@@ -267,12 +277,7 @@ def test_a_publication_rewrites_only_changed_days_and_links_unchanged_years(ware
     assert os.stat(second / weekly).st_ino != os.stat(first / weekly).st_ino
     with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
         conn.execute(f"attach '{second / warehouse_copy.name}' as pub (read_only)")
-        for table in tables:
-            relation = f"marts.{table}"
-            assert conn.execute(
-                f"""select (select count(*) from (select * from {relation} except all select * from pub.{relation}))
-                         + (select count(*) from (select * from pub.{relation} except all select * from {relation}))"""
-            ).fetchone() == (0,), table
+        _assert_published_tables_equal_working_ones(conn, tables)
         # the publication keeps its per-day summary, which the next one compares against
         assert conn.execute(
             f"""select count(*) from (
@@ -307,12 +312,7 @@ def test_a_publication_rewrites_only_changed_days_and_links_unchanged_years(ware
     assert changes["mart_overdose_weekly"] == changes["dim_date"] == {"by_day": False, "rewritten": False}
     with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
         conn.execute(f"attach '{layout.current_folder() / warehouse_copy.name}' as pub (read_only)")
-        for table in tables:
-            relation = f"marts.{table}"
-            assert conn.execute(
-                f"""select (select count(*) from (select * from {relation} except all select * from pub.{relation}))
-                         + (select count(*) from (select * from pub.{relation} except all select * from {relation}))"""
-            ).fetchone() == (0,), table
+        _assert_published_tables_equal_working_ones(conn, tables)
 
 
 def test_point_assignments_add_new_points_and_reassign_all_when_the_polygons_change(warehouse_copy, session_instance):
