@@ -1,8 +1,8 @@
 """`warehouse-dbt`: dbt's own command line, without Python's last garbage collection at exit.
 
-dbt's manifest, compiled nodes and results are millions of objects. When the `dbt` process
-ends, Python walks all of them once more to collect cycles (about 0.7 s of every dbt step,
-measured at exit on the one-year warehouse), only for the process to exit. Frozen first, they
+dbt's manifest, compiled nodes and results are a great many Python objects. When the `dbt`
+process ends, Python walks all of them once more to collect cycles (about 0.7 s of every dbt
+step, measured at exit on the one-year warehouse), only for the process to exit. Frozen first, they
 are left to the operating system. Everything else (arguments, output, exit status, the
 database closing) is dbt's `cli` unchanged. `settings.dbt_executable()` prefers it to `dbt`.
 """

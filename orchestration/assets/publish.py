@@ -229,9 +229,9 @@ def table_columns(conn, catalog: str, table: str) -> list[tuple[str, str]]:
 # Per-day row counts and row-hash sums of each published table (one row with a NULL day for a
 # table not published by day), kept in the publication's database. The next publication starts
 # as a copy of that file, so it reads there what its copy holds instead of hashing every
-# published row again (about 1.2 s for 13 million calls). After
-# a sync the published rows equal the working ones, so the working side's summary is stored.
-# (Should a DuckDB upgrade change `hash`, every day compares as changed once and is rewritten.)
+# published row again (about 1.2 s for 13 million calls). After a sync the published rows
+# equal the working ones, so the working side's summary is stored. (Should a DuckDB upgrade
+# change `hash`, every day and table compares as changed once and is rewritten.)
 DAY_SUMMARIES = "meta.day_summaries"
 
 
@@ -332,8 +332,8 @@ def publish(
 
     The new database starts as a copy of the current publication's file (a file copy, not a
     row copy) and is brought up to date table by table (`sync_table`); Parquet files of tables
-    and years that did not change are hard links. A publication is still a complete, separate folder: the
-    previous one is never written to.
+    and years that did not change are hard links. A publication is still a complete, separate
+    folder: the previous one is never written to.
     """
     layout = ServingLayout(target)
     layout.publications.mkdir(parents=True, exist_ok=True)
