@@ -252,6 +252,8 @@ def test_a_publication_rewrites_only_changed_days_and_links_unchanged_years(ware
         conn.execute(
             "delete from marts.mart_overdose_weekly where rowid = (select min(rowid) from marts.mart_overdose_weekly)"
         )
+        assert conn.execute("select count(*) from marts.mart_unclassified_call_descriptions").fetchone()[0] > 0
+        conn.execute("delete from marts.mart_unclassified_call_descriptions")  # a mart that became empty
         marts = conn.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
         tables = [t for (t,) in marts]
     result = run_in_location([PUBLICATION_KEY], session_instance)
@@ -261,10 +263,16 @@ def test_a_publication_rewrites_only_changed_days_and_links_unchanged_years(ware
     [materialization] = result.get_asset_materialization_events()
     changes = materialization.materialization.metadata["changes"].value
     assert changes["fct_calls_for_service"] == {"by_day": True, "days_rewritten": 1, "years": [2024]}
-    assert changes["mart_overdose_weekly"] == {"by_day": False, "rewritten": True}
+    emptied = "mart_unclassified_call_descriptions"
+    assert changes["mart_overdose_weekly"] == changes[emptied] == {"by_day": False, "rewritten": True}
     unchanged = sorted(t for t, c in changes.items() if c == {"by_day": False, "rewritten": False})
     # every other table without days is left as it was (the two with days are compared by day)
-    assert set(unchanged) == set(changes) - {"fct_calls_for_service", "mart_partition_quality", "mart_overdose_weekly"}
+    assert set(unchanged) == set(changes) - {
+        "fct_calls_for_service",
+        "mart_partition_quality",
+        "mart_overdose_weekly",
+        emptied,
+    }
     assert {"dim_date", "dim_geography", "mart_csa_profile", "mart_overdose_monthly"} <= set(unchanged)
 
     fact = "fct_calls_for_service"
@@ -309,7 +317,9 @@ def test_a_publication_rewrites_only_changed_days_and_links_unchanged_years(ware
     [materialization] = result.get_asset_materialization_events()
     changes = materialization.materialization.metadata["changes"].value
     assert changes[fact] == {"by_day": True, "days_rewritten": 1, "years": [2024]}
-    assert changes["mart_overdose_weekly"] == changes["dim_date"] == {"by_day": False, "rewritten": False}
+    # an empty table has no summary row: found equal to its (empty) published copy all the same
+    assert changes["mart_overdose_weekly"] == changes["dim_date"] == changes[emptied]
+    assert changes[emptied] == {"by_day": False, "rewritten": False}
     with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
         conn.execute(f"attach '{layout.current_folder() / warehouse_copy.name}' as pub (read_only)")
         _assert_published_tables_equal_working_ones(conn, tables)

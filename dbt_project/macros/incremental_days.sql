@@ -26,13 +26,14 @@ fact + quarantine) stay on the whole table.
 
 {% macro incremental_state_schema() -%}incremental_state{%- endmacro %}
 
-{% macro rebuild_days_relation(relation) -%}
-    {{ incremental_state_schema() }}."{{ relation.schema }}__{{ relation.identifier }}__days"
+{#- A model's bookkeeping table `kind` (days, months, state, changes) in incremental_state. -#}
+{% macro incremental_state_relation(relation, kind) -%}
+    {{ incremental_state_schema() }}."{{ relation.schema }}__{{ relation.identifier }}__{{ kind }}"
 {%- endmacro %}
 
-{% macro rebuild_state_relation(relation) -%}
-    {{ incremental_state_schema() }}."{{ relation.schema }}__{{ relation.identifier }}__state"
-{%- endmacro %}
+{% macro rebuild_days_relation(relation) -%}{{ incremental_state_relation(relation, 'days') }}{%- endmacro %}
+
+{% macro rebuild_state_relation(relation) -%}{{ incremental_state_relation(relation, 'state') }}{%- endmacro %}
 
 {#- The pending days, as a subquery for the model's filter. -#}
 {% macro pending_days(relation=this) -%}
@@ -123,7 +124,7 @@ fact + quarantine) stay on the whole table.
     {%- set days = rebuild_days_relation(this) -%}
     {%- set state = rebuild_state_relation(this) -%}
     {%- if log_changes %}
-    create table if not exists {{ change_log_relation(this) }} (day date, built_at timestamptz);
+    {{ create_change_log(this) }}
     insert into {{ change_log_relation(this) }} select day, now() from {{ days }} where status = 'pending';
     {%- endif %}
     delete from {{ days }} where status = 'rebuilt';

@@ -13,13 +13,14 @@ runs before the mart, so nothing is logged between the two hooks. A new table or
 --full-refresh computes every month.
 -#}
 
-{% macro change_log_relation(relation) -%}
-    {{ incremental_state_schema() }}."{{ relation.schema }}__{{ relation.identifier }}__changes"
+{% macro change_log_relation(relation) -%}{{ incremental_state_relation(relation, 'changes') }}{%- endmacro %}
+
+{#- The change log's one definition: written by the daily model, read (and created if need be) by the mart. -#}
+{% macro create_change_log(relation) -%}
+    create table if not exists {{ change_log_relation(relation) }} (day date, built_at timestamptz);
 {%- endmacro %}
 
-{% macro rebuild_months_relation(relation) -%}
-    {{ incremental_state_schema() }}."{{ relation.schema }}__{{ relation.identifier }}__months"
-{%- endmacro %}
+{% macro rebuild_months_relation(relation) -%}{{ incremental_state_relation(relation, 'months') }}{%- endmacro %}
 
 {% macro pending_months(relation=this) -%}
     (select month_start from {{ rebuild_months_relation(relation) }} where status = 'pending')
@@ -33,7 +34,7 @@ runs before the mart, so nothing is logged between the two hooks. A new table or
     create schema if not exists {{ incremental_state_schema() }};
     create table if not exists {{ months }} (month_start date, status varchar);
     create table if not exists {{ state }} (fingerprint varchar, built_at timestamptz);
-    create table if not exists {{ changes }} (day date, built_at timestamptz);
+    {{ create_change_log(daily) }}
     {% if not is_incremental() %}
     delete from {{ months }};
     {% else %}
