@@ -2,12 +2,13 @@
 
 Built once per process. The stores are resources whose paths default to the settings when a
 run starts (see `orchestration.resources`); `WAREHOUSE_DB` is pinned here to its absolute path,
-once, so the dbt subprocess opens the same file as Dagster.
+once, so dbt opens the same file as Dagster.
 """
 
 import gc
 
 import dagster as dg
+from dagster_dbt import DbtCliResource
 
 from orchestration import settings
 from orchestration.assets.dbt import dbt_project, warehouse_dbt_models
@@ -16,7 +17,7 @@ from orchestration.assets.raw import raw_assets
 from orchestration.assets.reference import reference_assets
 from orchestration.assets.surveillance import surveillance_assets
 from orchestration.jobs import daily_warehouse_schedule, ems_intake_job, warehouse_job
-from orchestration.resources import AlertStore, EmsInbox, ServingStore, WarehouseDbtCli, WarehouseDuckDB
+from orchestration.resources import AlertStore, EmsInbox, ServingStore, WarehouseDuckDB
 from orchestration.sensors import ems_inbox_sensor, overdose_spike_sensor
 
 settings.export_warehouse_path()
@@ -34,7 +35,8 @@ defs = dg.Definitions(
         "duckdb": WarehouseDuckDB(
             database=dg.EnvVar("WAREHOUSE_DB"), connection_config={"memory_limit": settings.duckdb_memory_limit()}
         ),
-        "dbt": WarehouseDbtCli(
+        # dbt's project and flags; the build itself runs in the run's process (dbt_in_process.py)
+        "dbt": DbtCliResource(
             project_dir=dbt_project,
             dbt_executable=settings.dbt_executable(),
             global_config_flags=["--log-level-file", settings.dbt_file_log_level()],

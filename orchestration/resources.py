@@ -3,23 +3,19 @@
 Each resource's `path` is empty by default, meaning the setting of the same name
 (`orchestration.settings`), read when a run or a sensor tick starts; a run launched from the
 UI may set another path. The working warehouse is `WarehouseDuckDB`, dagster-duckdb's resource
-with one fix; dbt runs through `WarehouseDbtCli`.
+with one fix. dbt's settings are dagster-dbt's `DbtCliResource` (see `definitions.py`); its build
+runs in the run's process (`orchestration/dbt_in_process.py`).
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cached_property
 from pathlib import Path
 
 import dagster as dg
 import duckdb
-from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
-from packaging import version
 from pydantic import Field
 
 from orchestration import settings
@@ -75,27 +71,3 @@ class EmsInbox(dg.ConfigurableResource):
 
     def folder(self) -> Path:
         return _resolved(self.path, settings.ems_inbox_path())
-
-
-class WarehouseDbtCli(DbtCliResource):
-    """dagster-dbt's `DbtCliResource` without the dbt adapter it opens in this process for each run.
-
-    That adapter serves only `fetch_row_counts` and `fetch_column_metadata`, which this project
-    does not use (row counts are read once dbt has closed the database: DuckDB admits one
-    writer). Loading dbt's project and profile for it cost about 2 s of every dbt step.
-    """
-
-    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # noqa: ARG002 - dagster-dbt's signature
-        return None
-
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        """The version of the dbt beside this Python, read from its package metadata.
-
-        dagster-dbt asks `dbt --version` in a new process for each run (about 2 s: it imports
-        dbt-core); the executable beside this interpreter is the installed dbt-core. Any other
-        executable is still asked.
-        """
-        if Path(self.dbt_executable).parent == Path(sys.executable).parent:
-            return version.parse(importlib.metadata.version("dbt-core"))
-        return super()._cli_version

@@ -303,51 +303,6 @@ def test_dbt_and_dagster_cap_duckdb_memory_with_the_same_default():
     assert match and match.group(1) == settings.DUCKDB_MEMORY_LIMIT_DEFAULT
 
 
-def test_the_dbt_resource_leaves_out_only_dagster_dbts_in_process_adapter():
-    """`WarehouseDbtCli` overrides one private method of dagster-dbt; an upgrade that renames it
-    would silently bring the 2 s back, so the name is checked against the installed dagster-dbt."""
-    from dagster_dbt import DbtCliResource
-
-    from orchestration.definitions import defs
-    from orchestration.resources import WarehouseDbtCli
-
-    assert callable(getattr(DbtCliResource, "_initialize_dbt_core_adapter", None))
-    assert isinstance(defs.resources["dbt"], WarehouseDbtCli)
-    assert defs.resources["dbt"]._initialize_dbt_core_adapter(["build"]) is None
-
-
-def test_the_dbt_resource_reads_dbts_version_without_starting_dbt(monkeypatch, tmp_path):
-    """dagster-dbt asked `dbt --version` in a new process per run (about 2 s); the dbt beside this
-    Python is the installed dbt-core, so its version is read from the package metadata. Another
-    executable is still asked."""
-    import functools
-    import importlib.metadata
-
-    import dagster_dbt.core.resource
-    from dagster_dbt import DbtCliResource
-
-    from orchestration import settings
-    from orchestration.resources import WarehouseDbtCli
-
-    assert isinstance(DbtCliResource.__dict__.get("_cli_version"), functools.cached_property)
-
-    def no_process(*args, **kwargs):
-        raise AssertionError(f"started {args}")
-
-    monkeypatch.setattr(dagster_dbt.core.resource, "check_output", no_process)
-    beside = WarehouseDbtCli(project_dir=str(settings.DBT_PROJECT_DIR), dbt_executable=settings.dbt_executable())
-    assert str(beside._cli_version) == importlib.metadata.version("dbt-core")
-    monkeypatch.undo()
-
-    other = tmp_path / "dbt"
-    other.write_text('#!/bin/sh\necho "Core:\n  - installed: 1.10.3"\n')
-    other.chmod(0o755)
-    assert (
-        str(WarehouseDbtCli(project_dir=str(settings.DBT_PROJECT_DIR), dbt_executable=str(other))._cli_version)
-        == "1.10.3"
-    )
-
-
 def test_every_dbt_test_is_a_dagster_check():
     """A dbt test Dagster does not see as an asset check still fails the dbt step, but is missing
     from the UI's checks and from the publication's audit. A singular test reading several
@@ -366,9 +321,10 @@ def test_every_dbt_test_is_a_dagster_check():
     assert len(tests) > 150 and unseen == []
 
 
-def test_the_dbt_step_runs_dbt_through_the_launcher_that_skips_the_last_collection(monkeypatch, capsys):
-    """`warehouse-dbt` is dbt's own command line (same output and exit status, here for a usage
-    error), and freezes Python's objects before it exits (orchestration/dbt_launcher.py)."""
+def test_dbt_commands_run_through_the_launcher_that_skips_the_last_collection(monkeypatch, capsys):
+    """The dbt commands the project starts as processes (the manifest's parse) run `warehouse-dbt`:
+    dbt's own command line (same output and exit status, here for a usage error), which freezes
+    Python's objects before it exits (orchestration/dbt_launcher.py)."""
     import gc
     import subprocess
     import sys

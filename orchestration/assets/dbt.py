@@ -20,7 +20,7 @@ from dagster_duckdb import DuckDBResource
 from duckdb import Error as DuckDBError
 from pydantic import Field
 
-from orchestration import settings
+from orchestration import dbt_in_process, settings
 from orchestration.assets import failing_rows, unchanged_tests
 from orchestration.partitions import WRITER_POOL
 
@@ -274,22 +274,20 @@ def warehouse_dbt_models(
     reuse = ReusedTests(duckdb.database, context, rerun=config.full_refresh or config.rerun_unchanged_tests)
     if reuse.reused:
         context.log.info(f"{len(reuse.reused)} dbt tests not run again: their inputs are unchanged since they passed")
-    invocation = None
     try:
-        args = build_args(config.full_refresh) + reuse.exclude_args()
-        invocation = dbt.cli(args, context=context, raise_on_error=False, target_path=settings.dbt_target_path())
-        events = list(invocation.stream())
+        build = dbt_in_process.run_build(
+            dbt,
+            build_args(config.full_refresh) + reuse.exclude_args(),
+            context=context,
+            target_path=settings.dbt_target_path(),
+        )
     finally:
-        if invocation is not None and invocation.process.poll() is None:
-            # reading dbt's events failed while dbt still runs (and holds the database): stop it
-            invocation.process.terminate()
-            invocation.process.wait(timeout=120)
         try:
             write_run_window(duckdb.database, None)  # a later dbt run by hand is not widened by it
         except DuckDBError as exc:  # never hide why the step failed behind this
             context.log.warning(f"could not clear {RUN_WINDOW_TABLE}: {exc}")
-    manifest = invocation.manifest
-    nodes = manifest["nodes"]
+    events = build.events
+    nodes = build.manifest["nodes"]
     relations = {
         uid: f'{node["schema"]}."{node.get("alias") or node["name"]}"'
         for uid, node in nodes.items()
@@ -300,7 +298,7 @@ def warehouse_dbt_models(
     if events:  # dbt has finished and closed the database: one connection for what follows it
         with duckdb.get_connection() as conn:
             counts = relation_row_counts(conn, relations)
-            kept = failing_rows.keep_failing_rows(conn, manifest, failing_rows.run_results(invocation.target_path))
+            kept = failing_rows.keep_failing_rows(conn, build.manifest, failing_rows.run_results(build.target_path))
     passed = set()
     for event in events:
         unique_id = getattr(event, "metadata", {}).get("unique_id")
@@ -315,8 +313,9 @@ def warehouse_dbt_models(
             yield event
     yield from reuse.results()
     reuse.record(passed)
-    if not invocation.is_successful():
+    if not build.success:
         raise dg.Failure(
-            "dbt build failed: see the dbt log above (failed models and tests are listed there)",
-            metadata={"dbt_log": str(invocation.target_path / "dbt.log")},
+            "dbt build failed: see the dbt log above (failed models and tests are listed there)"
+            + (f"; dbt stopped with {type(build.exception).__name__}" if build.exception else ""),
+            metadata={"dbt_log": str(build.target_path / "dbt.log")},
         )

@@ -1,0 +1,198 @@
+"""dbt's build in the run's own process (dbt's `dbtRunner`), with dagster-dbt's events for its results.
+
+dagster-dbt's `DbtCliResource.cli` starts dbt as a new process for every build. That process
+imports dbt-core again (about 2 s, which the run's process has already paid: dagster-dbt imports
+it) before it reads a single file. This runs the same command in the run's process instead:
+
+- the selection is the one dagster-dbt computes for the run (a subset of the dbt assets picked
+  in the UI, or of their checks), by dagster-dbt's own function;
+- dbt's result events are turned into Dagster events by dagster-dbt's own event class, from the
+  same structured form (`msg_to_dict` is what dbt's JSON log writes for each event);
+- dbt's text log goes to the step's stdout, as dagster-dbt's re-emitted lines did, and its log
+  file in the target folder stays JSON;
+- a run terminated from the UI (Dagster raises its interrupt in the run's main thread) stops dbt
+  the way Ctrl-C stops the `dbt` command: dbt cancels its queries and writes its run results.
+
+The DuckDB file is closed when dbt has finished (`release_database`), so DuckDB's one writer is
+free for the steps that follow and for other processes, as it was when the dbt process ended.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource
+from dagster_dbt.asset_utils import extract_runtime_selection_from_args, get_updated_cli_invocation_params_for_context
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+
+# dbt's events that carry a node's result (what dagster-dbt turns into outputs and check results)
+RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
+# how often the waiting thread looks for an interrupt, and how long dbt gets to stop after one
+_POLL_SECONDS = 0.05
+_STOP_SECONDS = 120.0
+
+
+@dataclass
+class DbtBuild:
+    """One finished dbt invocation: its Dagster events, outcome and where its artifacts are."""
+
+    events: list[Any]
+    success: bool
+    manifest: dict[str, Any]
+    target_path: Path
+    exception: BaseException | None = None
+
+
+def dbt_argv(
+    dbt: DbtCliResource, args: Sequence[str], selection_args: Sequence[str], project_dir: Path, target_path: Path
+) -> list[str]:
+    """The command line for `dbtRunner`: dagster-dbt's (global flags, arguments, selection), with
+    the settings it passes to its process as environment variables given as flags instead, so
+    that they apply to this invocation only."""
+    argv = [*dbt.global_config_flags, *args]
+    if dbt.profile:
+        argv += ["--profile", dbt.profile]
+    if dbt.target:
+        argv += ["--target", dbt.target]
+    argv += [*selection_args, "--project-dir", str(project_dir), "--target-path", str(target_path)]
+    argv += ["--log-path", str(target_path), "--log-format-file", "json", "--no-send-anonymous-usage-stats"]
+    if dbt.profiles_dir:
+        argv += ["--profiles-dir", str(dbt.profiles_dir)]
+    return argv
+
+
+def run_build(
+    dbt: DbtCliResource, args: Sequence[str], *, context: dg.AssetExecutionContext, target_path: Path
+) -> DbtBuild:
+    """Run `dbt <args>` for the dbt assets the run selected, in this process; returns its events."""
+    cleaned, selects, excludes = extract_runtime_selection_from_args(args)
+    params = get_updated_cli_invocation_params_for_context(
+        context=context,
+        manifest={},
+        dagster_dbt_translator=DagsterDbtTranslator(),
+        runtime_selects=selects,
+        runtime_excludes=excludes,
+    )
+    project_dir = Path(params.dbt_project.project_dir if params.dbt_project else dbt.project_dir)
+    argv = dbt_argv(dbt, cleaned, params.selection_args, project_dir, target_path)
+    if params.indirect_selection:
+        argv += ["--indirect-selection", params.indirect_selection]
+
+    results: list[dict[str, Any]] = []
+
+    def collect(msg: Any) -> None:  # called from dbt's threads
+        if msg.info.name in RESULT_EVENTS:
+            results.append(_msg_to_dict(msg))
+
+    outcome = invoke(argv, callbacks=[collect])
+    messages = [DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}) for raw in results]
+    events = [
+        event
+        for message in messages
+        if message.is_result_event  # not a unit test's (dagster-dbt reports those as nothing either)
+        for event in message.to_default_asset_events(
+            manifest=params.manifest,
+            dagster_dbt_translator=params.dagster_dbt_translator,
+            context=context,
+            target_path=target_path,
+            project=params.dbt_project,
+        )
+    ]
+    return DbtBuild(
+        events=events,
+        success=outcome.success,
+        manifest=dict(params.manifest),
+        target_path=target_path,
+        exception=outcome.exception,
+    )
+
+
+def _msg_to_dict(msg: Any) -> dict[str, Any]:
+    from dbt_common.events.functions import msg_to_dict
+
+    return msg_to_dict(msg)
+
+
+def invoke(argv: list[str], callbacks: list[Callable[[Any], None]]) -> Any:
+    """`dbtRunner(callbacks).invoke(argv)` in a thread of its own, while this thread waits.
+
+    The waiting thread is the one Dagster interrupts when the run is terminated. The interrupt is
+    passed on to dbt as the `KeyboardInterrupt` Ctrl-C would raise (dbt then cancels its queries
+    and writes its run results), dbt is given time to stop, and the interrupt is raised again.
+    """
+    from dbt.cli.main import dbtRunner
+
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = dbtRunner(callbacks=callbacks).invoke(argv)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="dbt", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            # a sleep, not `join`: a signal handler raising inside `Thread.join` can leave the
+            # thread's bookkeeping inconsistent (seen: `stop` then waited on a finished dbt)
+            time.sleep(_POLL_SECONDS)
+    except BaseException:
+        stop(worker)
+        raise
+    finally:
+        if not worker.is_alive():
+            release_database()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def stop(worker: threading.Thread, timeout: float = _STOP_SECONDS) -> bool:
+    """Raise `KeyboardInterrupt` in dbt's thread, cancel its running queries, and wait for it to end.
+
+    dbt's main loop sees the exception when it next runs Python code (when a node finishes), so
+    the running queries are cancelled here too, through dbt's adapters. Returns whether dbt ended
+    within `timeout` seconds.
+    """
+    if worker.ident is None or not worker.is_alive():
+        return True
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident), ctypes.py_object(KeyboardInterrupt))
+    _cancel_open_queries()
+    worker.join(timeout)
+    return not worker.is_alive()
+
+
+def release_database() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open after a build.
+
+    dbt-duckdb holds one database per process between invocations (`keep_open`, true by default
+    in dbt-duckdb 1.11) for the next dbt command of the same process. That next command is
+    rare here, and an open database keeps DuckDB's one writer from every other process and any
+    other configuration in this one (the steps after dbt open it with a memory limit). It is
+    opened again, by dbt-duckdb, when dbt next connects.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:  # noqa: SLF001 - dbt-duckdb has no public way to close it
+        environment = DuckDBConnectionManager._ENV  # noqa: SLF001
+        DuckDBConnectionManager._ENV = None  # noqa: SLF001
+        if environment is not None:
+            environment.close()
+
+
+def _cancel_open_queries() -> None:
+    from dbt.adapters.factory import FACTORY
+
+    for adapter in list(FACTORY.adapters.values()):
+        try:
+            adapter.cancel_open_connections()
+        except Exception:  # noqa: BLE001, S112 - best effort: dbt cancels them itself on the interrupt
+            continue

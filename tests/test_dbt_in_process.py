@@ -1,0 +1,101 @@
+"""dbt's build runs in the run's own process (orchestration/dbt_in_process.py): it builds what the
+run selected and nothing else, frees the warehouse file when it ends, and stops when the run is
+interrupted, as the `dbt` process did."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster._core.errors import DagsterExecutionInterruptedError
+from dagster._utils.interrupts import raise_interrupts_as
+from dagster_dbt.asset_utils import get_asset_check_key_for_test
+
+from orchestration import dbt_in_process, settings
+from orchestration.assets.dbt import WarehouseTranslator, dbt_project
+from tests.conftest import run_in_location
+
+DIM_DATE = dg.AssetKey(["marts", "dim_date"])
+
+
+def test_a_run_of_one_dbt_asset_builds_that_model_and_its_checks_only(warehouse_copy):
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    # the checks Dagster attaches to dim_date, from the manifest (a test of dim_date alone, or a
+    # singular test given to it); a relationship test of a fact to it belongs to the fact
+    checks = {
+        uid: key.name
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] == "test"
+        and (key := get_asset_check_key_for_test(manifest, WarehouseTranslator(), uid, dbt_project)) is not None
+        and key.asset_key == DIM_DATE
+    }
+    expected_checks = set(checks.values())
+    assert len(expected_checks) >= 3  # the date key's unique and not_null tests, at least
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = run_in_location([DIM_DATE], instance)
+    assert result.success
+    assert {m.asset_key for m in result.get_asset_materialization_events()} == {DIM_DATE}
+    evaluations = result.get_asset_check_evaluations()
+    assert {e.asset_key for e in evaluations} == {DIM_DATE}
+    assert {e.check_name for e in evaluations} == expected_checks
+    assert all(e.passed for e in evaluations)
+
+    # what dbt itself ran: that one model, and tests reading it (dbt's eager selection also runs
+    # the facts' relationship tests to it, which Dagster does not report as dim_date's), nothing else
+    ran = {r["unique_id"] for r in json.loads((settings.dbt_target_path() / "run_results.json").read_text())["results"]}
+    dim_date = "model.baltimore_warehouse.dim_date"
+    assert {uid for uid in ran if not uid.startswith(("test.", "unit_test."))} == {dim_date}
+    reading_it = {uid for uid, node in manifest["nodes"].items() if dim_date in node["depends_on"].get("nodes", [])}
+    assert {uid for uid in ran if uid.startswith("test.")} <= reading_it
+
+    # the step left the warehouse closed: another configuration in this process, and another
+    # process writing, may open it (dbt-duckdb keeps it open by default)
+    with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
+        assert conn.execute("select count(*) from marts.dim_date").fetchone()[0] > 365
+    writer = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('create table t_other_process (x int)').close()"
+    subprocess.run([sys.executable, "-c", writer, str(warehouse_copy)], check=True)
+
+
+def test_an_interrupted_dbt_stops_its_query_and_frees_the_database(tmp_path, monkeypatch):
+    """Dagster raises its interrupt in the run's main thread (a run terminated from the UI): dbt,
+    in a query that would run for hours, stops within seconds, and the file is free again."""
+    database = tmp_path / "interrupted.duckdb"
+    monkeypatch.setenv("WAREHOUSE_DB", str(database))
+    target = tmp_path / "target"
+    started = threading.Event()
+
+    def on_event(msg) -> None:
+        if msg.info.name == "NodeExecuting" and not started.is_set():
+            started.set()
+            threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+    argv = [
+        "show",
+        "--inline",
+        "select count(*) from range(10000000000000)",  # 10^13 rows: hours on this machine
+        "--project-dir",
+        str(settings.DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(settings.DBT_PROJECT_DIR),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(target),
+    ]
+    begun = time.monotonic()
+    with pytest.raises(DagsterExecutionInterruptedError), raise_interrupts_as(DagsterExecutionInterruptedError):
+        dbt_in_process.invoke(argv, callbacks=[on_event])
+    assert started.is_set()
+    assert time.monotonic() - begun < 600  # not the query's hours (the interrupt came after ~1 s)
+    assert [t.name for t in threading.enumerate() if t.name == "dbt"] == []  # dbt's thread ended
+    with duckdb.connect(str(database), config={"memory_limit": "1GB"}) as conn:
+        assert conn.execute("select 1").fetchone() == (1,)
