@@ -20,8 +20,13 @@ Pending days are:
 - days reached by `expand_sql` from the pending days (rows sharing a record id).
 
 Tests that can only fail on rebuilt rows are scoped to the rebuilt days with a `where` config
-naming the ledger literally (dbt allows no macro there); tests across days (unique ids, raw =
-fact + quarantine) stay on the whole table.
+naming the ledger literally (dbt allows no macro there); the unique record id checks the ids of
+the rebuilt days against the whole table (generic test `unique_among_rows`); raw = fact +
+quarantine stays on the whole table. Rebuilt days stay `rebuilt` until every test scoped to
+them has passed: Dagster clears them after a dbt build in which all of them passed
+(orchestration/assets/rebuilt_days.py), so a day whose test failed stays in the tests' scope in
+the next runs, and a run by hand leaves its days for the next run to check. Downstream models
+rebuild the upstream's rebuilt days, so they also rebuild such a day again.
 -#}
 
 {% macro incremental_state_schema() -%}incremental_state{%- endmacro %}
@@ -40,7 +45,8 @@ fact + quarantine) stay on the whole table.
     (select day from {{ rebuild_days_relation(relation) }} where status = 'pending')
 {%- endmacro %}
 
-{#- The days the model rebuilt in its last successful build (for downstream models and tests). -#}
+{#- The days the model rebuilt in its last successful build, and earlier rebuilt days whose
+    scoped tests have not passed since (for downstream models and tests). -#}
 {% macro rebuilt_days(relation) -%}
     (select day from {{ rebuild_days_relation(relation) }} where status = 'rebuilt')
 {%- endmacro %}
@@ -127,7 +133,8 @@ fact + quarantine) stay on the whole table.
     {{ create_change_log(this) }}
     insert into {{ change_log_relation(this) }} select day, now() from {{ days }} where status = 'pending';
     {%- endif %}
-    delete from {{ days }} where status = 'rebuilt';
+    -- rebuilt days stay until the tests scoped to them pass (see the top of this file)
+    delete from {{ days }} where status = 'rebuilt' and day in {{ pending_days() }};
     update {{ days }} set status = 'rebuilt' where status = 'pending';
     delete from {{ state }};
     insert into {{ state }}

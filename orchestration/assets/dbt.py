@@ -21,7 +21,7 @@ from duckdb import Error as DuckDBError
 from pydantic import Field
 
 from orchestration import dbt_in_process, settings
-from orchestration.assets import failing_rows, unchanged_tests
+from orchestration.assets import failing_rows, rebuilt_days, unchanged_tests
 from orchestration.partitions import WRITER_POOL
 
 
@@ -255,6 +255,12 @@ def build_args(full_refresh: bool) -> list[str]:
     return ["build", "--full-refresh"] if full_refresh else ["build"]
 
 
+def _unique_id(event: Any) -> str | None:
+    """The dbt unique id dagster-dbt puts in an event's metadata, if any."""
+    value = getattr(event, "metadata", {}).get("unique_id")
+    return value.value if hasattr(value, "value") else value
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
@@ -293,18 +299,18 @@ def warehouse_dbt_models(
         for uid, node in nodes.items()
         if node["resource_type"] in ("model", "seed")
     }
+    passed = {_unique_id(e) for e in events if isinstance(e, dg.AssetCheckResult) and e.passed}
     counts: dict[str, int] = {}
     kept: dict = {}
     if events:  # dbt has finished and closed the database: one connection for what follows it
         with duckdb.get_connection() as conn:
             counts = relation_row_counts(conn, relations)
             kept = failing_rows.keep_failing_rows(conn, build.manifest, failing_rows.run_results(build.target_path))
-    passed = set()
+            cleared = rebuilt_days.clear_checked_days(conn, build.manifest, passed | set(reuse.reused))
+        if cleared:
+            context.log.info(f"every day-scoped test passed: rebuilt days cleared from {cleared}")
     for event in events:
-        unique_id = getattr(event, "metadata", {}).get("unique_id")
-        uid = unique_id.value if hasattr(unique_id, "value") else unique_id
-        if isinstance(event, dg.AssetCheckResult) and event.passed:
-            passed.add(uid)
+        uid = _unique_id(event)
         if isinstance(event, dg.Output) and uid in counts:
             yield event.with_metadata({**event.metadata, "dagster/row_count": counts[uid]})
         elif isinstance(event, dg.AssetCheckResult) and not event.passed and uid in kept:

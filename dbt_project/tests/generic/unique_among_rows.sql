@@ -1,0 +1,20 @@
+{#- Fails for every value of `column_name` that occurs more than once in the whole table, among
+    the values of the rows `rows_where` selects (default: every row, the plain unique test).
+
+    Scoped to the days a build rebuilt (those whose tests have not passed since, see
+    macros/incremental_days.sql), it still finds every duplicate that can have appeared since
+    the test last passed: a new duplicate has a copy in a rebuilt day, and the other copy is
+    looked for in every day. It reads the other days' values to probe them rather than grouping
+    all of them. -#}
+{% test unique_among_rows(model, column_name, rows_where='true') %}
+with values_to_check as (
+    select distinct {{ column_name }} as value
+    from {{ model }}
+    where ({{ rows_where }}) and {{ column_name }} is not null
+)
+select {{ column_name }} as unique_field, count(*) as n_records
+from {{ model }}
+where {{ column_name }} in (select value from values_to_check)
+group by {{ column_name }}
+having count(*) > 1
+{% endtest %}
