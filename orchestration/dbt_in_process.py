@@ -20,6 +20,7 @@ free for the steps that follow and for other processes, as it was when the dbt p
 from __future__ import annotations
 
 import ctypes
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -145,7 +146,10 @@ def invoke(argv: list[str], callbacks: list[Callable[[Any], None]]) -> Any:
             # thread's bookkeeping inconsistent (seen: `stop` then waited on a finished dbt)
             time.sleep(_POLL_SECONDS)
     except BaseException:
-        stop(worker)
+        if not stop(worker):
+            logging.getLogger(__name__).error(
+                "dbt did not stop within %.0f s of the interrupt; it holds the warehouse until it ends", _STOP_SECONDS
+            )
         raise
     finally:
         if not worker.is_alive():

@@ -239,6 +239,30 @@ def test_the_window_table_and_command_line_vars_both_name_the_days_to_rebuild(wa
         assert rebuilt(conn, "fct_calls_for_service") == set()
 
 
+def test_the_day_scoped_tests_of_each_ledger_are_found():
+    from orchestration.assets.dbt import dbt_project
+    from orchestration.assets.rebuilt_days import scoped_tests
+
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    found = scoped_tests(manifest)
+    names = {ledger: {manifest["nodes"][uid]["name"] for uid in uids} for ledger, uids in found.items()}
+    assert set(names) == {"intermediate__int_calls_for_service__validated__days", "marts__fct_calls_for_service__days"}
+    assert {
+        "unique_fct_calls_for_service_call_id",
+        "not_null_fct_calls_for_service_call_id",
+        "not_null_fct_calls_for_service_time_of_day_key",
+        "relationships_fct_calls_for_service_date_key__date_key__ref_dim_date_",
+    } <= names["marts__fct_calls_for_service__days"]
+    # every test naming a ledger anywhere in its configuration is found, however it is written
+    naming = {
+        uid
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] == "test"
+        and "__days" in json.dumps([node["config"].get("where"), (node.get("test_metadata") or {}).get("kwargs")])
+    }
+    assert naming == set().union(*found.values())
+
+
 def test_a_day_whose_scoped_test_failed_stays_in_the_tests_scope_until_they_pass(warehouse_copy):
     """A day-scoped test that failed on a day fails again in the next day's run (the publication
     audits each check's latest result, so a pass on the next day alone would publish the bad
