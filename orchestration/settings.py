@@ -142,9 +142,9 @@ def ems_inbox_path() -> Path:
 
 
 def export_warehouse_path() -> Path:
-    """Pin `WAREHOUSE_DB` to its absolute path, so the dbt subprocess (its profile reads the
-    same variable) opens the same file as Dagster. Called where a process starts working:
-    the code location's import and the command line."""
+    """Pin `WAREHOUSE_DB` to its absolute path, so dbt (its profile reads the same variable, in
+    the run's process or in a `dbt` process started from it) opens the same file as Dagster.
+    Called where a process starts working: the code location's import and the command line."""
     path = warehouse_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     os.environ["WAREHOUSE_DB"] = str(path)
