@@ -23,7 +23,7 @@ import ctypes
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ class DbtBuild:
 
     events: list[Any]
     success: bool
-    manifest: dict[str, Any]
+    manifest: Mapping[str, Any]
     target_path: Path
     exception: BaseException | None = None
 
@@ -109,7 +109,7 @@ def run_build(
     return DbtBuild(
         events=events,
         success=outcome.success,
-        manifest=dict(params.manifest),
+        manifest=params.manifest,
         target_path=target_path,
         exception=outcome.exception,
     )

@@ -3,10 +3,10 @@
 dbt's manifest, compiled nodes and results are a great many Python objects. When the `dbt`
 process ends, Python walks all of them once more to collect cycles (about 0.7 s of every dbt
 process, measured at exit of a build on the one-year warehouse), only for the process to exit.
-The dbt step itself runs dbt in the run's process (orchestration/dbt_in_process.py); dbt runs
-as a process for the manifest's parse and by hand. Frozen first, they
-are left to the operating system. Everything else (arguments, output, exit status, the
-database closing) is dbt's `cli` unchanged. `settings.dbt_executable()` prefers it to `dbt`.
+Frozen first, they are left to the operating system. Everything else (arguments, output, exit
+status, the database closing) is dbt's `cli` unchanged. `settings.dbt_executable()` prefers it
+to `dbt`. The dbt step itself runs dbt in the run's process (orchestration/dbt_in_process.py);
+dbt runs as a process for the manifest's parse and by hand.
 """
 
 import gc

@@ -263,6 +263,49 @@ def test_the_day_scoped_tests_of_each_ledger_are_found():
     assert naming == set().union(*found.values())
 
 
+def test_a_ledger_is_cleared_only_when_each_scoped_test_passed_or_warned():
+    """orchestration/assets/rebuilt_days.py on a small ledger: an `error` test must pass, a `warn`
+    test must have run (its warning does not block, and would otherwise keep the day forever), an
+    unselected test keeps the days, a ledger no test reads is cleared, no ledger is no error."""
+    from orchestration.assets.rebuilt_days import checked_tests, clear_checked_days
+
+    where = "partition_date in (select day from incremental_state.\"marts__f__days\" where status = 'rebuilt')"
+    manifest = {
+        "nodes": {
+            "test.e": {"resource_type": "test", "config": {"where": where, "severity": "ERROR"}},
+            "test.w": {"resource_type": "test", "config": {"where": where, "severity": "warn"}},
+            "model.f": {"resource_type": "model", "config": {}},
+        }
+    }
+    with duckdb.connect() as conn:
+        assert clear_checked_days(conn, manifest, set()) == []  # a warehouse without ledgers yet
+
+        def ledgers_after(passed: set[str], evaluated: set[str]) -> dict[str, int]:
+            conn.execute("drop schema if exists incremental_state cascade")
+            conn.execute("create schema incremental_state")
+            for ledger in ("marts__f__days", "quarantine__q__days"):
+                conn.execute(f'create table incremental_state."{ledger}" (day date, status varchar)')
+                conn.execute(
+                    f"""insert into incremental_state."{ledger}" values
+                        (date '2024-03-01', 'rebuilt'), (date '2024-03-02', 'pending')"""
+                )
+            clear_checked_days(conn, manifest, checked_tests(manifest, passed, evaluated))
+            return {
+                ledger: conn.execute(
+                    f"""select count(*) from incremental_state."{ledger}" where status = 'rebuilt'"""
+                ).fetchone()[0]
+                for ledger in ("marts__f__days", "quarantine__q__days")
+            }
+
+        # both ran; the warning failed: cleared (pending days are never touched: one row left)
+        assert ledgers_after({"test.e"}, {"test.e", "test.w"}) == {"marts__f__days": 0, "quarantine__q__days": 0}
+        assert conn.execute('select count(*) from incremental_state."marts__f__days"').fetchone()[0] == 1
+        # the error test failed: the day stays
+        assert ledgers_after({"test.w"}, {"test.e", "test.w"}) == {"marts__f__days": 1, "quarantine__q__days": 0}
+        # the warn test was not run (a run of other assets): the day stays
+        assert ledgers_after({"test.e"}, {"test.e"}) == {"marts__f__days": 1, "quarantine__q__days": 0}
+
+
 def test_a_day_whose_scoped_test_failed_stays_in_the_tests_scope_until_they_pass(warehouse_copy):
     """A day-scoped test that failed on a day fails again in the next day's run (the publication
     audits each check's latest result, so a pass on the next day alone would publish the bad

@@ -23,7 +23,7 @@ Tests that can only fail on rebuilt rows are scoped to the rebuilt days with a `
 naming the ledger literally (dbt allows no macro there); the unique record id checks the ids of
 the rebuilt days against the whole table (generic test `unique_among_rows`); raw = fact +
 quarantine stays on the whole table. Rebuilt days stay `rebuilt` until every test scoped to
-them has passed: Dagster clears them after a dbt build in which all of them passed
+them has passed (a `warn` test: has run): Dagster clears them after a dbt build in which all of them passed
 (orchestration/assets/rebuilt_days.py), so a day whose test failed stays in the tests' scope in
 the next runs, and a run by hand leaves its days for the next run to check. Downstream models
 rebuild the upstream's rebuilt days, so they also rebuild such a day again.

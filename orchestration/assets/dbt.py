@@ -299,14 +299,16 @@ def warehouse_dbt_models(
         for uid, node in nodes.items()
         if node["resource_type"] in ("model", "seed")
     }
-    passed = {_unique_id(e) for e in events if isinstance(e, dg.AssetCheckResult) and e.passed}
+    evaluated = {_unique_id(e): e.passed for e in events if isinstance(e, dg.AssetCheckResult)}
+    passed = {uid for uid, ok in evaluated.items() if ok}
     counts: dict[str, int] = {}
     kept: dict = {}
     if events:  # dbt has finished and closed the database: one connection for what follows it
         with duckdb.get_connection() as conn:
             counts = relation_row_counts(conn, relations)
             kept = failing_rows.keep_failing_rows(conn, build.manifest, failing_rows.run_results(build.target_path))
-            cleared = rebuilt_days.clear_checked_days(conn, build.manifest, passed | set(reuse.reused))
+            checked = rebuilt_days.checked_tests(build.manifest, passed | set(reuse.reused), set(evaluated))
+            cleared = rebuilt_days.clear_checked_days(conn, build.manifest, checked)
         if cleared:
             context.log.info(f"every day-scoped test passed: rebuilt days cleared from {cleared}")
     for event in events:

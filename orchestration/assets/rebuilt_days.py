@@ -6,9 +6,9 @@ next build, a day whose test failed would be checked once: the next day's run wo
 its own day, pass, and the publication (which audits each check's latest result) would publish
 the failed day. So the ledger keeps them, and after each dbt build this clears the rebuilt days
 of a ledger only when every test scoped to it passed in that build (or was reused: its inputs
-are unchanged since it passed); the ledger of a model no test is scoped by is cleared after
-every build. A run that selected only some of them, or a build that failed
-before them, clears nothing.
+are unchanged since it passed; a `warn` test only has to have run); the ledger of a model no
+test is scoped by is cleared after every build. A run that selected only some of them, or a
+build that failed before them, clears nothing.
 """
 
 from __future__ import annotations
@@ -35,9 +35,17 @@ def scoped_tests(manifest: Mapping[str, Any]) -> dict[str, set[str]]:
     return scoped
 
 
-def clear_checked_days(conn: duckdb.DuckDBPyConnection, manifest: Mapping[str, Any], passed: set[str]) -> list[str]:
-    """Delete the `rebuilt` days of every day ledger whose scoped tests are all in `passed` (a ledger
-    no test reads, such as the quarantine's, included); returns those ledgers."""
+def checked_tests(manifest: Mapping[str, Any], passed: set[str], evaluated: set[str]) -> set[str]:
+    """The tests that checked their rows: those that passed (or were reused), and those of `warn`
+    severity that ran whatever their result. A warning does not block the publication, so a day
+    a warning keeps failing on would otherwise stay in scope, and be rebuilt, on every run."""
+    warn = {uid for uid in evaluated if manifest["nodes"].get(uid, {}).get("config", {}).get("severity") == "warn"}
+    return passed | warn
+
+
+def clear_checked_days(conn: duckdb.DuckDBPyConnection, manifest: Mapping[str, Any], checked: set[str]) -> list[str]:
+    """Delete the `rebuilt` days of every day ledger whose scoped tests are all in `checked`
+    (`checked_tests`; a ledger no test reads, such as the quarantine's, included); returns those ledgers."""
     ledgers = [
         name
         for (name,) in conn.execute(
@@ -48,7 +56,7 @@ def clear_checked_days(conn: duckdb.DuckDBPyConnection, manifest: Mapping[str, A
     scoped = scoped_tests(manifest)
     cleared = []
     for ledger in ledgers:
-        if scoped.get(ledger, set()) <= passed:  # a ledger no test reads is cleared too
+        if scoped.get(ledger, set()) <= checked:  # a ledger no test reads is cleared too
             conn.execute(f"delete from incremental_state.\"{ledger}\" where status = 'rebuilt'")
             cleared.append(ledger)
     return cleared
