@@ -60,7 +60,10 @@ def main() -> int:
             runs = []
             for i in range(args.runs):
                 shutil.copy(args.warehouse, copy)
-                env = {**os.environ, "WAREHOUSE_DB": str(copy)}
+                # each day's HTML reports (and the newest day's PDFs) go to the copy's folder too
+                reports = Path(tmp) / "reports"
+                shutil.rmtree(reports, ignore_errors=True)
+                env = {**os.environ, "WAREHOUSE_DB": str(copy), "REPORTS_DIR": str(reports)}
                 result = timed([sys.executable, "-c", BACKFILL, args.start, args.end, str(processes)], env)
                 runs.append({k: result[k] for k in ("seconds", "peak_rss_gb")})
                 print(f"processes={processes} run {i + 1}: {runs[-1]}", flush=True)

@@ -4,7 +4,7 @@ import json
 import math
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
@@ -217,3 +217,60 @@ def test_ears_needs_a_minimum_count_to_alert():
     frame = ears(np.array([0] * 9 + [2]), EarsParameters(min_sd=0.5, min_count=3))
     assert frame["C1"].iloc[9] == pytest.approx(4.0)  # (2 - 0) / 0.5
     assert not frame["C1_alert"].iloc[9]
+
+
+def test_ears_of_a_range_of_days_is_each_day_computed_alone():
+    """A backfill computes EARS for all its days at once; each day must get what a run of that day
+    alone writes (its 21 days, zero-filled, over the CSAs with rows in them), with the figures
+    worked out by hand where the series are simple."""
+    import duckdb
+    import pandas as pd
+
+    from orchestration.assets.surveillance import SurveillanceConfig, ears_for_days
+
+    first = date(2024, 1, 1)
+    rows = [(first + timedelta(days=d), "Alpha", 2) for d in range(40)]  # a flat 2 a day ...
+    rows[30] = (rows[30][0], "Alpha", 10)  # ... and 10 on day 30
+    rows += [(first, "Beta", 1)]  # one row, on the first day only
+    rows += [(first + timedelta(days=d), None, 7) for d in (5, 6)]  # no CSA: counted nowhere
+    rows += [(first + timedelta(days=70), "Alpha", 4)]  # after a month of no rows at all
+    config = SurveillanceConfig()
+    with duckdb.connect() as conn:
+        conn.execute("create schema marts")
+        conn.execute("create table marts.mart_overdose_daily (day date, csa varchar, nonfatal_overdoses integer)")
+        conn.executemany("insert into marts.mart_overdose_daily values (?, ?, ?)", rows)
+        last = first + timedelta(days=75)
+        together = ears_for_days(conn, first, last, config)
+        alone = pd.concat(
+            [ears_for_days(conn, first + timedelta(days=d), first + timedelta(days=d), config) for d in range(76)],
+            ignore_index=True,
+        )
+    key = ["analysis_date", "area", "method"]
+    pd.testing.assert_frame_equal(
+        together.sort_values(key).reset_index(drop=True),
+        alone.sort_values(key).reset_index(drop=True),
+        check_exact=True,
+    )
+
+    def row(day: int, area: str, method: str) -> dict:
+        match = together[
+            (together["analysis_date"] == first + timedelta(days=day))
+            & (together["area"] == area)
+            & (together["method"] == method)
+        ]
+        assert len(match) == 1, (day, area, method)
+        return match.iloc[0].to_dict()
+
+    # day 30: baseline days 23..29 all 2 (sd 0, floored at 0.5) -> C1 = (10 - 2) / 0.5
+    spike = row(30, "Alpha", "C1")
+    assert (spike["count"], spike["baseline_mean"], spike["statistic"], spike["is_alert"]) == (10, 2.0, 16.0, True)
+    assert row(30, "Baltimore City", "C1")["count"] == 10  # the CSA-less rows are not the city's either
+    assert row(5, "Baltimore City", "C1")["count"] == 2
+    # Beta has a row in the 21 days ending on day 20, not in those ending on day 21
+    assert row(20, "Beta", "C1")["count"] == 0
+    areas = {d: set(g["area"]) for d, g in together.groupby("analysis_date")}
+    assert "Beta" not in areas[first + timedelta(days=21)]
+    # days 61..69 have no row in their 21 days: no alerts at all; day 70 has Alpha and the city again
+    assert not any(first + timedelta(days=d) in areas for d in range(61, 70))
+    assert areas[first + timedelta(days=70)] == {"Alpha", "Baltimore City"}
+    assert row(70, "Alpha", "C1")["statistic"] == 8.0  # (4 - 0) / 0.5

@@ -2,7 +2,7 @@
 
 import json
 import math
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 import duckdb
@@ -12,6 +12,7 @@ from werkzeug import Response
 from orchestration.demo.naloxone import cluster_for_day
 from orchestration.resources import AlertStore
 from orchestration.sources.http import RetryPolicy
+from orchestration.surveillance.reports import CHROMIUM
 from tests.conftest import TEST_END
 
 pytestmark = pytest.mark.slow
@@ -367,7 +368,14 @@ def test_a_backfill_scans_days_on_two_processes_with_the_same_results_as_one(
         )
         assert result.success
 
+    monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
     backfill(2)
+    # every day has its HTML reports; only the newest is printed to PDF (a chromium start per PDF)
+    folders = sorted((tmp_path / "reports").iterdir())
+    assert [f.name for f in folders] == [str(date.fromisoformat(first) + timedelta(days=i)) for i in range(8)]
+    assert all((f / "outreach.html").exists() and (f / "epidemiology.html").exists() for f in folders)
+    printed = sorted(p.parent.name for p in (tmp_path / "reports").glob("*/*.pdf"))
+    assert printed == ([last, last] if CHROMIUM.exists() else [])
     monkeypatch.setenv("WAREHOUSE_DB", str(single))
     backfill(1)
     history = """select * exclude (cluster_id) from marts.mart_overdose_clusters

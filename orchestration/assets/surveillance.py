@@ -55,8 +55,13 @@ class SurveillanceConfig(dg.Config):
     ears_min_sd: float = Field(default=_EARS.min_sd, description="floor of the EARS baseline standard deviation")
     ears_min_count: int = Field(default=_EARS.min_count, description="fewest events on a day for an EARS alert")
     reports: bool = Field(default=True, description="write each analysis day's outreach and epidemiology reports")
+    # a chromium start per PDF takes about a second: two per day would make a ten-year backfill
+    # two hours of printing. The newest day's are the ones a notification sends; an older day's
+    # PDFs come from a run of that day alone.
     reports_pdf: bool = Field(
-        default=True, description="print the reports to PDF too, where Debian's chromium is installed"
+        default=True,
+        description="print the newest analysis day's reports to PDF too, where Debian's chromium is installed "
+        "(the earlier days of a backfill get HTML reports only)",
     )
 
     def scan_parameters(self) -> ScanParameters:
@@ -130,40 +135,65 @@ def follow_clusters(conn, day: date, clusters: pd.DataFrame, members: pd.DataFra
     return clusters
 
 
-def ears_day(conn, day: date, config: SurveillanceConfig) -> pd.DataFrame:
-    """EARS C1-C3 on non-fatal overdoses per CSA and citywide, for `day` (zero-filled history)."""
+# EARS reads the analysis day and the EARS_HISTORY_DAYS before it (zero-filled): enough for C3,
+# whose oldest baseline day is 11 days back
+EARS_HISTORY_DAYS = 20
+CITY = "Baltimore City"
+
+
+def ears_for_days(conn, first: date, last: date, config: SurveillanceConfig) -> pd.DataFrame:
+    """EARS C1-C3 on non-fatal overdoses per CSA and citywide, for every analysis day first..last.
+
+    Each day gets exactly what a run of that day alone computes: its series are the
+    EARS_HISTORY_DAYS + 1 days ending on it, zero-filled, for the CSAs with a row of
+    `mart_overdose_daily` in those days (the city too, when any row is). The series of a range are
+    read once and each area's statistics computed over the whole range in one pass (the windows
+    are the same), instead of one query and one pass per area and day: a ten-year backfill is
+    3,653 days of 57 areas.
+    """
+    start = first - timedelta(days=EARS_HISTORY_DAYS)
     history = conn.execute(
-        """select day, csa, nonfatal_overdoses from marts.mart_overdose_daily
-        where day between ? and ?""",
-        [day - timedelta(days=20), day],
+        "select day, csa, nonfatal_overdoses from marts.mart_overdose_daily where day between ? and ?",
+        [start, last],
     ).df()
     if history.empty:
         return pd.DataFrame()
-    days = pd.date_range(day - timedelta(days=20), day).date
+    days = pd.date_range(start, last).date
     wide = history.pivot_table(index="day", columns="csa", values="nonfatal_overdoses", aggfunc="sum")
     wide = wide.reindex(days, fill_value=0).fillna(0)
-    wide["Baltimore City"] = wide.sum(axis=1)
-    rows = []
+    wide[CITY] = wide.sum(axis=1)
+    # rows per area and day (any CSA, a missing one too, for the city), summed over each day's window
+    rows_per_day = history.assign(rows=1).pivot_table(index="day", columns="csa", values="rows", aggfunc="sum")
+    rows_per_day = rows_per_day.reindex(index=days, columns=wide.columns, fill_value=0).fillna(0)
+    rows_per_day[CITY] = history.groupby("day").size().reindex(days, fill_value=0).to_numpy()
+    in_window = rows_per_day.rolling(EARS_HISTORY_DAYS + 1, min_periods=1).sum().to_numpy()[EARS_HISTORY_DAYS:] > 0
+    analysis_days = days[EARS_HISTORY_DAYS:]
     params = EarsParameters(min_sd=config.ears_min_sd, min_count=config.ears_min_count)
-    for area in wide.columns:
-        stats = ears(wide[area].to_numpy(), params).iloc[-1]
+    frames = []
+    for column, area in enumerate(wide.columns):
+        present = in_window[:, column]
+        if not present.any():
+            continue
+        stats = ears(wide[area].to_numpy(), params).iloc[EARS_HISTORY_DAYS:][present]
         for method, threshold in THRESHOLDS.items():
             base = "C2" if method == "C3" else method
-            rows.append(
-                {
-                    "analysis_date": day,
-                    "area": area,
-                    "area_type": "city" if area == "Baltimore City" else "csa",
-                    "method": method,
-                    "count": int(stats["count"]),
-                    "baseline_mean": stats[f"{base}_mean"],
-                    "baseline_sd": stats[f"{base}_sd"],
-                    "statistic": stats[method],
-                    "threshold": threshold,
-                    "is_alert": bool(stats[f"{method}_alert"]),
-                }
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "analysis_date": analysis_days[present],
+                        "area": area,
+                        "area_type": "city" if area == CITY else "csa",
+                        "method": method,
+                        "count": stats["count"].astype(int).to_numpy(),
+                        "baseline_mean": stats[f"{base}_mean"].to_numpy(),
+                        "baseline_sd": stats[f"{base}_sd"].to_numpy(),
+                        "statistic": stats[method].to_numpy(),
+                        "threshold": threshold,
+                        "is_alert": stats[f"{method}_alert"].astype(bool).to_numpy(),
+                    }
+                )
             )
-    return pd.DataFrame(rows)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _table_spec(table: OutputTable, group: str) -> dg.AssetSpec:
@@ -213,16 +243,21 @@ def overdose_surveillance(context: dg.AssetExecutionContext, config: Surveillanc
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     with duckdb.get_connection() as conn:
         cases = study_cases(conn, first, last, config.study_days)
+        all_alerts = ears_for_days(conn, first, last, config)
+        alerts_by_day = dict(tuple(all_alerts.groupby("analysis_date"))) if len(all_alerts) else {}
+        if config.reports and config.reports_pdf and first < last:
+            context.log.info(f"PDF reports are printed for {last} only; the {len(days) - 1} earlier day(s) get HTML")
         # the scans run in parallel; following clusters needs the day before, so the days are
         # written in order as their scans arrive
         for day, clusters, members in scan_days(cases, days, config.day_scan(), config.processes):
             if len(clusters):
                 clusters = follow_clusters(conn, day, clusters, members)
-            alerts = ears_day(conn, day, config)
+            alerts = alerts_by_day.get(day, pd.DataFrame())
             replace_day(conn, day, {CLUSTERS.name: clusters, CLUSTER_LOCATIONS.name: members, ALERTS.name: alerts})
             context.log.info(f"{day}: {len(clusters)} cluster(s) reported")
             if config.reports:
-                written = write_reports(conn, day, settings.reports_path(), config.report_p, config.reports_pdf)
+                pdf = config.reports_pdf and day == last
+                written = write_reports(conn, day, settings.reports_path(), config.report_p, pdf)
                 context.log.info(f"{day}: reports {written['outreach']}, {written['epidemiology']}")
         counts = {
             table.name: conn.execute(

@@ -94,7 +94,7 @@ def day_clusters(conn, day: date, report_p: float) -> pd.DataFrame:
         cases as (
             select round(latitude, 4)::varchar || ',' || round(longitude, 4)::varchar as location
             from restricted.fct_naloxone_administrations
-            where is_nonfatal_overdose and incident_date between ? - interval 29 day and ?
+            where is_nonfatal_overdose and incident_date between cast(? as date) - 29 and cast(? as date)
         ),
         totals as (
             select m.rank, count(*) as thirty_day_total from members m join cases c using (location) group by 1
@@ -125,7 +125,7 @@ def demographics(conn, day: date, report_p: float) -> pd.DataFrame:
                    -- the report's own categories: a free-text value of the EMS file never reaches it
                    case when sex in ('Female', 'Male') then sex else 'Other or unknown' end as sex
             from restricted.fct_naloxone_administrations
-            where is_nonfatal_overdose and incident_date between ? - interval 29 day and ?
+            where is_nonfatal_overdose and incident_date between cast(? as date) - 29 and cast(? as date)
         ),
         in_clusters as (
             -- a case counts once even where two clusters' circles reach it
@@ -147,7 +147,7 @@ def demographics(conn, day: date, report_p: float) -> pd.DataFrame:
 def citywide_series(conn, day: date) -> pd.DataFrame:
     return conn.execute(
         """select day, sum(nonfatal_overdoses) as nonfatal_overdoses from marts.mart_overdose_daily
-           where day between ? - interval 29 day and ? group by 1 order by 1""",
+           where day between cast(? as date) - 29 and cast(? as date) group by 1 order by 1""",
         [day, day],
     ).df()
 
