@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from orchestration.surveillance import reports
 from orchestration.surveillance.policy import POLICY
@@ -200,3 +201,30 @@ def test_two_patients_alike_in_a_cluster_count_twice(built, tmp_path):
         after = reports.demographics(conn, TEST_END, POLICY.report_p)
     sex = lambda frame: frame[frame["dimension"] == "sex"][["cluster_cases", "all_cases"]].sum()  # noqa: E731
     assert (sex(after) - sex(before)).tolist() == [1, 1]
+
+
+def test_a_browser_that_cannot_start_leaves_no_other_running(tmp_path, monkeypatch):
+    """The two reports print side by side: when the second chromium cannot start, the first is
+    stopped (not left printing after the run) and the error is raised."""
+    started = []
+
+    class Browser:
+        def __init__(self, command, **kwargs):
+            if started:
+                raise OSError("Too many open files")
+            self.killed = self.waited = False
+            started.append(self)
+
+        def kill(self):
+            self.killed = True
+
+        def wait(self, timeout=None):
+            self.waited = True
+            return -9
+
+    monkeypatch.setattr(reports, "CHROMIUM", tmp_path / "chromium")
+    (tmp_path / "chromium").touch()
+    monkeypatch.setattr(reports.subprocess, "Popen", Browser)
+    with pytest.raises(OSError, match="Too many open files"):
+        reports.print_pdfs([tmp_path / "outreach.html", tmp_path / "epidemiology.html"])
+    assert len(started) == 1 and started[0].killed and started[0].waited

@@ -321,7 +321,12 @@ def write_parquet(conn, table: str, change: dict, folder: Path, previous_folder:
         if changed is not None and year not in changed and old is not None and old.exists():
             os.link(old, target)
             continue
-        day_filter = f"year({DAY_COLUMN}) = {int(year)}" if year is not None else f"{DAY_COLUMN} is null"
+        # a range, not year(): DuckDB skips the row groups of other years by their min/max
+        day_filter = (
+            f"{DAY_COLUMN} >= date '{int(year)}-01-01' and {DAY_COLUMN} < date '{int(year) + 1}-01-01'"
+            if year is not None
+            else f"{DAY_COLUMN} is null"
+        )
         conn.execute(f"copy (select * from {published} where {day_filter}) to {sql_string(target)} (format parquet)")
 
 

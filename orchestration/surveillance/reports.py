@@ -326,7 +326,14 @@ def print_pdfs(html_paths: list[Path]) -> dict[Path, Path | None]:
             "--no-pdf-header-footer",
             html_path.resolve().as_uri(),
         ]
-        printing[html_path] = (pdf, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        try:
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:  # the others started are not left running
+            for _, started in printing.values():
+                started.kill()
+                started.wait()
+            raise
+        printing[html_path] = (pdf, process)
     printed: dict[Path, Path | None] = {}
     for html_path, (pdf, process) in printing.items():
         try:
