@@ -93,7 +93,14 @@ def run_build(
             results.append(_msg_to_dict(msg))
 
     outcome = invoke(argv, callbacks=[collect])
-    messages = [DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}) for raw in results]
+    known, unknown = split_by_manifest(results, params.manifest)
+    if unknown:
+        context.log.warning(
+            f"dbt ran {len(unknown)} node(s) the code location's manifest does not have, so Dagster reports "
+            f"nothing for them (the dbt project changed since the definitions were loaded: reload the code "
+            f"location): {sorted(unknown)[:20]}"
+        )
+    messages = [DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}) for raw in known]
     events = [
         event
         for message in messages
@@ -113,6 +120,25 @@ def run_build(
         target_path=target_path,
         exception=outcome.exception,
     )
+
+
+def split_by_manifest(
+    results: list[dict[str, Any]], manifest: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """dbt's result events whose node the manifest has, and the unique ids of those it lacks.
+
+    dbt parses the project again when it starts; a model added or renamed after the code location
+    loaded its manifest is built, but Dagster has no asset for it (dagster-dbt would fail on a
+    KeyError after the build). dbt's own success or failure still decides the step's."""
+    ids = set(manifest.get("nodes", {})) | set(manifest.get("unit_tests", {}))
+    known, unknown = [], set()
+    for raw in results:
+        unique_id = raw.get("data", {}).get("node_info", {}).get("unique_id")
+        if unique_id in ids:
+            known.append(raw)
+        else:
+            unknown.add(str(unique_id))
+    return known, unknown
 
 
 def _msg_to_dict(msg: Any) -> dict[str, Any]:

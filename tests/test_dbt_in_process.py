@@ -99,3 +99,20 @@ def test_an_interrupted_dbt_stops_its_query_and_frees_the_database(tmp_path, mon
     assert [t.name for t in threading.enumerate() if t.name == "dbt"] == []  # dbt's thread ended
     with duckdb.connect(str(database), config={"memory_limit": "1GB"}) as conn:
         assert conn.execute("select 1").fetchone() == (1,)
+
+
+def test_results_of_nodes_the_loaded_manifest_lacks_are_set_apart_not_a_crash():
+    """A model added after the code location loaded its manifest is built by dbt (which parses the
+    project again) but has no Dagster asset: its result is set apart and named, the others kept
+    (unit tests are in the manifest's `unit_tests`, not its `nodes`)."""
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    model = "model.baltimore_warehouse.dim_date"
+    unit_test = next(iter(manifest["unit_tests"]))
+
+    def result(unique_id: str) -> dict:
+        return {"info": {"name": "LogModelResult"}, "data": {"node_info": {"unique_id": unique_id}}}
+
+    added = "model.baltimore_warehouse.mart_added_since_the_definitions_loaded"
+    known, unknown = dbt_in_process.split_by_manifest([result(model), result(added), result(unit_test)], manifest)
+    assert [r["data"]["node_info"]["unique_id"] for r in known] == [model, unit_test]
+    assert unknown == {added}
