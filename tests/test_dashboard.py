@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
@@ -351,3 +352,18 @@ def test_every_area_filter_reaches_the_outcome_heatmap_and_health_figures(built)
     # whole CSAs reached by the ZIP, each with all its calls of the category over the days
     assert dict(zip(health["csa"], health["calls"], strict=True)) == expected
     assert 0 < len(expected) < 56
+
+
+def test_the_dashboard_stops_when_asked_even_if_started_with_sigterm_ignored(built):
+    """A process started from a background job has SIGINT ignored, and Dagster, run in it, maps
+    SIGTERM to the same "ignore", which a child keeps across exec. The dashboard sets its own
+    handlers: SIGTERM stops it (else the context would time out, kill it and raise)."""
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN), signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with running_dashboard(os.environ.copy()) as running:
+            assert urllib.request.urlopen(running.url, timeout=10).status == 200
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])

@@ -68,4 +68,9 @@ def running_dashboard(
             yield dashboard
         finally:
             process.terminate()
-            process.wait(timeout=10)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # not stopped by SIGTERM: never left running
+                process.kill()
+                process.wait()
+                raise
