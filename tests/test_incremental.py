@@ -304,6 +304,9 @@ def test_a_ledger_is_cleared_only_when_each_scoped_test_passed_or_warned():
         assert ledgers_after({"test.w"}, {"test.e", "test.w"}) == {"marts__f__days": 1, "quarantine__q__days": 0}
         # the warn test was not run (a run of other assets): the day stays
         assert ledgers_after({"test.e"}, {"test.e"}) == {"marts__f__days": 1, "quarantine__q__days": 0}
+    # dbt takes a severity in any case
+    manifest["nodes"]["test.w"]["config"]["severity"] = "WARN"
+    assert checked_tests(manifest, {"test.e"}, {"test.e", "test.w"}) == {"test.e", "test.w"}
 
 
 def test_a_day_whose_scoped_test_failed_stays_in_the_tests_scope_until_they_pass(warehouse_copy):

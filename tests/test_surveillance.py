@@ -241,6 +241,8 @@ def test_ears_of_a_range_of_days_is_each_day_computed_alone():
         conn.executemany("insert into marts.mart_overdose_daily values (?, ?, ?)", rows)
         last = first + timedelta(days=75)
         together = ears_for_days(conn, first, last, config)
+        # days whose windows hold no row at all (before the data): nothing, not an error
+        assert ears_for_days(conn, first - timedelta(days=60), first - timedelta(days=21), config).empty
         alone = pd.concat(
             [ears_for_days(conn, first + timedelta(days=d), first + timedelta(days=d), config) for d in range(76)],
             ignore_index=True,

@@ -39,7 +39,11 @@ def checked_tests(manifest: Mapping[str, Any], passed: set[str], evaluated: set[
     """The tests that checked their rows: those that passed (or were reused), and those of `warn`
     severity that ran whatever their result. A warning does not block the publication, so a day
     a warning keeps failing on would otherwise stay in scope, and be rebuilt, on every run."""
-    warn = {uid for uid in evaluated if manifest["nodes"].get(uid, {}).get("config", {}).get("severity") == "warn"}
+
+    def severity(uid: str) -> str:  # dbt takes it in any case ("warn", "WARN")
+        return str(manifest["nodes"].get(uid, {}).get("config", {}).get("severity", "")).lower()
+
+    warn = {uid for uid in evaluated if severity(uid) == "warn"}
     return passed | warn
 
 

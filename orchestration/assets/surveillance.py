@@ -22,7 +22,7 @@ from orchestration.partitions import WRITER_POOL, daily_partitions, partition_da
 from orchestration.surveillance.daily_scan import DayScan, scan_days, study_period
 from orchestration.surveillance.ears import THRESHOLDS, EarsParameters, ears
 from orchestration.surveillance.policy import POLICY
-from orchestration.surveillance.reports import report_paths, write_reports
+from orchestration.surveillance.reports import csa_polygons, report_paths, write_reports
 from orchestration.surveillance.scan import ScanParameters
 from orchestration.surveillance.tables import ALERTS, CLUSTER_LOCATIONS, CLUSTERS, SURVEILLANCE_TABLES, OutputTable
 from orchestration.warehouse import transaction
@@ -245,6 +245,7 @@ def overdose_surveillance(context: dg.AssetExecutionContext, config: Surveillanc
         cases = study_cases(conn, first, last, config.study_days)
         all_alerts = ears_for_days(conn, first, last, config)
         alerts_by_day = dict(tuple(all_alerts.groupby("analysis_date"))) if len(all_alerts) else {}
+        polygons = csa_polygons(conn) if config.reports else None  # the same map for every day
         if config.reports and config.reports_pdf and first < last:
             context.log.info(f"PDF reports are printed for {last} only; the {len(days) - 1} earlier day(s) get HTML")
         # the scans run in parallel; following clusters needs the day before, so the days are
@@ -257,7 +258,7 @@ def overdose_surveillance(context: dg.AssetExecutionContext, config: Surveillanc
             context.log.info(f"{day}: {len(clusters)} cluster(s) reported")
             if config.reports:
                 pdf = config.reports_pdf and day == last
-                written = write_reports(conn, day, settings.reports_path(), config.report_p, pdf)
+                written = write_reports(conn, day, settings.reports_path(), config.report_p, pdf, polygons)
                 context.log.info(f"{day}: reports {written['outreach']}, {written['epidemiology']}")
         counts = {
             table.name: conn.execute(

@@ -346,12 +346,17 @@ def print_pdfs(html_paths: list[Path]) -> dict[Path, Path | None]:
     return printed
 
 
-def write_reports(conn, day: date, folder: Path, report_p: float, pdf: bool = True) -> dict[str, str]:
-    """Write the day's two reports (and PDFs where possible); returns what was written."""
+def write_reports(
+    conn, day: date, folder: Path, report_p: float, pdf: bool = True, polygons: pd.DataFrame | None = None
+) -> dict[str, str]:
+    """Write the day's two reports (and PDFs where possible); returns what was written.
+
+    `polygons` (`csa_polygons`) may be read once by a caller writing many days' reports."""
     paths = report_paths(folder, day)
     paths.outreach.parent.mkdir(parents=True, exist_ok=True)
     clusters = day_clusters(conn, day, report_p)
-    paths.outreach.write_text(outreach_html(day, clusters, csa_polygons(conn), report_p), encoding="utf-8")
+    polygons = csa_polygons(conn) if polygons is None else polygons
+    paths.outreach.write_text(outreach_html(day, clusters, polygons, report_p), encoding="utf-8")
     paths.epidemiology.write_text(
         epidemiology_html(
             day,
