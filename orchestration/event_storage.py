@@ -28,13 +28,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from dagster._core.events import ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log import SqliteEventLogStorage
-from dagster._core.storage.sqlalchemy_compat import db_result
+from dagster._core.storage.event_log.schema import AssetKeyTable, SqlEventLogStorageTable
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from sqlalchemy import create_engine
+from sqlalchemy import exc as db_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
@@ -91,6 +93,15 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         super().dispose()
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """A batch of one run's asset events in one transaction per database, with statements
+        compiled once for the batch (an `executemany`), not once per event.
+
+        The rows are those `store_event` writes event by event: each event in the run's shard
+        and in the cross-run index (whose ids the tags and `asset_keys` refer to), its indexed
+        tags, and each asset key's latest state, which is what the stock storage's succession of
+        per-event overwrites leaves (`_asset_key_values`). A ten-year range run's 11,000 planned
+        events and 11,000 materializations took 1.4 ms an event event by event.
+        """
         batchable = (
             len(events) > 1
             and len({e.run_id for e in events}) == 1
@@ -99,16 +110,49 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         if not batchable:
             super().store_event_batch(events)
             return
-        statements = [self.prepare_insert_event(event) for event in events]
+        rows = [self._event_to_row(event) for event in events]
         with self.run_connection(events[0].run_id) as conn:
-            for statement in statements:
-                conn.execute(statement)
+            conn.execute(SqlEventLogStorageTable.insert(), rows)
         # mirrored in the cross-run index, as store_event does for each asset event
+        returning_ids = SqlEventLogStorageTable.insert().returning(
+            SqlEventLogStorageTable.c.id, sort_by_parameter_order=True
+        )
         with self.index_transaction() as conn:
-            event_ids = []
-            for statement in statements:
-                with db_result(conn, statement) as result:
-                    event_ids.append(result.inserted_primary_key[0])
+            event_ids = [row[0] for row in conn.execute(returning_ids, rows)]
             self._store_asset_event_tags(conn, list(events), event_ids)
-            for event, event_id in zip(events, event_ids, strict=True):
-                self._store_asset_event(conn, event, event_id)
+            index_cols = self._has_asset_key_index_cols_on_connection(conn)
+            for asset_key, values in self._asset_key_values(events, event_ids, index_cols).items():
+                try:  # as the stock storage: insert, or update the row the key has
+                    conn.execute(AssetKeyTable.insert().values(asset_key=asset_key, **values))
+                except db_exc.IntegrityError:
+                    conn.execute(AssetKeyTable.update().values(**values).where(AssetKeyTable.c.asset_key == asset_key))
+
+    def _asset_key_values(
+        self, events: Sequence[EventLogEntry], event_ids: Sequence[int], index_cols: bool
+    ) -> dict[str, dict[str, Any]]:
+        """Each asset key's `asset_keys` columns after the batch, as `store_event` leaves them.
+
+        `store_event` overwrites the columns an event sets (`_get_asset_entry_values`), one event
+        after the other, so a column ends with the value of the last event that sets it. Walking
+        the batch backwards, an event's values are computed only while it can still set a column
+        no later event set: a materialization's serialized record is built once per key, not once
+        per partition.
+        """
+        merged: dict[str, dict[str, Any]] = {}
+        for event, event_id in zip(reversed(events), reversed(event_ids), strict=True):
+            dagster_event = event.dagster_event
+            if not (dagster_event and dagster_event.asset_key):
+                continue
+            values = merged.setdefault(dagster_event.asset_key.to_string(), {})
+            if dagster_event.is_step_materialization:
+                needed = "last_materialization" not in values
+            else:
+                needed = not {"last_run_id", "last_materialization_timestamp"} <= values.keys()
+            if needed:
+                for column, value in self._get_asset_entry_values(event, event_id, index_cols).items():
+                    values.setdefault(column, value)
+        # in the order the keys first appear, the order in which store_event would insert them
+        first_seen = dict.fromkeys(
+            e.dagster_event.asset_key.to_string() for e in events if e.dagster_event and e.dagster_event.asset_key
+        )
+        return {key: merged[key] for key in first_seen if merged[key]}

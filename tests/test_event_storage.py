@@ -11,6 +11,7 @@ from collections import Counter
 import dagster as dg
 import pytest
 import yaml
+from dagster._core.events import ASSET_EVENTS
 from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
@@ -108,3 +109,65 @@ def test_a_second_process_sees_each_event_once_committed_and_a_wipe_starts_afres
         second = dg.materialize([daily_counts], instance=instance, partition_key="2024-03-02")
         assert second.success
         assert SqliteEventLogStorage(str(runs_dir)).get_materialized_partitions(daily_counts.key) == {"2024-03-02"}
+
+
+@dg.asset(partitions_def=DAYS)
+def daily_sums(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    context.log_event(dg.AssetObservation(asset_key=context.asset_key, metadata={"seen": 1}))
+    return dg.MaterializeResult(metadata={"sums": 1}, data_version=dg.DataVersion("v1"))  # an indexed tag
+
+
+def _table_rows(path, table: str, leave_out: tuple[str, ...] = ()) -> list[dict]:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        return [
+            {k: row[k] for k in row.keys() if k not in leave_out}
+            for row in conn.execute(f"select * from {table} order by id")
+        ]
+
+
+def test_a_batch_writes_the_same_rows_as_the_stock_storage_event_by_event(tmp_path):
+    """The batch path (executemany, one asset-key write per key) against Dagster's own `store_event`.
+
+    The events are a real range run's: planned events, per-partition materializations with their
+    indexed tags, observations, for two assets, one of which already has an `asset_keys` row.
+    """
+    with dg.instance_for_test() as source:
+        range_tags = {ASSET_PARTITION_RANGE_START_TAG: "2024-03-01", ASSET_PARTITION_RANGE_END_TAG: "2024-03-07"}
+        run = dg.materialize([daily_counts, daily_sums], instance=source, tags=range_tags)
+        entries = [r for r in source.all_logs(run.run_id) if r.is_dagster_event]
+    asset_events = [e for e in entries if e.dagster_event_type in ASSET_EVENTS]
+    kinds = Counter(e.dagster_event_type.value for e in asset_events)
+    assert kinds == {"ASSET_MATERIALIZATION_PLANNED": 14, "ASSET_MATERIALIZATION": 14, "ASSET_OBSERVATION": 1}, kinds
+    # gives daily_sums an asset_keys row before the batch
+    earlier = next(e for e in asset_events if e.dagster_event.asset_key == daily_sums.key)
+    stock = SqliteEventLogStorage(str(tmp_path / "stock"))
+    batching = BatchingSqliteEventLogStorage(str(tmp_path / "batching"))
+    for storage in (stock, batching):
+        storage.store_event(earlier)
+    for event in asset_events:
+        stock.store_event(event)
+    # as Dagster hands them over: planned events at the run's start, then each step's events
+    batching.store_event_batch([e for e in asset_events if e.dagster_event_type.value.endswith("PLANNED")])
+    batching.store_event_batch([e for e in asset_events if not e.dagster_event_type.value.endswith("PLANNED")])
+    batching.dispose()
+    stock.dispose()
+
+    for shard in ("index", run.run_id):
+        ours = _table_rows(tmp_path / "batching" / f"{shard}.db", "event_logs")
+        assert ours == _table_rows(tmp_path / "stock" / f"{shard}.db", "event_logs"), shard
+        assert len(ours) == 1 + 29
+    tags = _table_rows(tmp_path / "batching" / "index.db", "asset_event_tags")
+    assert tags == _table_rows(tmp_path / "stock" / "index.db", "asset_event_tags")
+    assert [t["key"] for t in tags] == ["dagster/data_version"] * 14
+    keys = _table_rows(tmp_path / "batching" / "index.db", "asset_keys", leave_out=("create_timestamp",))
+    assert keys == _table_rows(tmp_path / "stock" / "index.db", "asset_keys", leave_out=("create_timestamp",))
+    assert len(keys) == 2 and all(k["last_materialization"] for k in keys)
+    # what the UI asks for reads back the same
+    reader = SqliteEventLogStorage(str(tmp_path / "batching"))
+    assert reader.get_materialized_partitions(daily_sums.key) == {f"2024-03-0{d}" for d in range(1, 8)}
+    last_stored = max(r.storage_id for r in reader.fetch_materializations(daily_sums.key, limit=100).records)
+    record = reader.get_asset_records([daily_sums.key])[0].asset_entry.last_materialization_record
+    assert record.storage_id == last_stored
