@@ -475,3 +475,22 @@ def test_only_the_coverage_floor_blocks_publication(
     assert failed - usual == failed_checks
     assert (_publication(serving) != before) is published
     assert result.success is published
+
+
+def test_freshness_reports_the_newest_local_time_across_the_fall_back_hour(tmp_path):
+    """Only rows near the newest instant are converted; the repeated hour of a DST change is where
+    the newest instant is not the newest local time."""
+    from zoneinfo import ZoneInfo
+
+    day = date(2024, 11, 3)  # 02:00 EDT becomes 01:00 EST
+    calls = generate_calls(day, day, seed=2).head(3).copy()
+    utc = pd.to_datetime(["2024-11-03 04:10", "2024-11-03 05:50", "2024-11-03 06:30"], utc=True)
+    calls["callDateTime"] = (utc.asi8 // 1_000_000).astype("int64")  # epoch ms
+    calls["_partition_date"] = pd.Timestamp(day)
+    local = [t.tz_convert(ZoneInfo("America/New_York")).replace(tzinfo=None) for t in utc]
+    assert [str(t.time()) for t in local] == ["00:10:00", "01:50:00", "01:30:00"]  # the last instant is earlier
+    with duckdb.connect(str(tmp_path / "checks.duckdb")) as conn:
+        replace_partitions(conn, CALLS, calls, day, day, "demo")
+        result = raw_checks.check_freshness(conn, raw_checks.CALLS_SPEC, day, day)
+    assert result.metadata["newest_record_local"].value == "2024-11-03 01:50:00"
+    assert not result.passed  # 22 hours before the end of the day
