@@ -165,3 +165,29 @@ def test_reference_covers_baltimores_55_csas_with_unique_neighborhoods():
 def test_generators_reject_a_reversed_range():
     with pytest.raises(ValueError, match="before"):
         generate_calls(date(2024, 1, 2), date(2024, 1, 1), seed=1)
+
+
+@pytest.mark.parametrize("day", [date(2024, 3, 10), date(2024, 7, 4), date(2024, 11, 3)])
+def test_drawn_times_are_the_local_clock_readings_of_their_instants(day):
+    """The epoch instants of a day's draws, against Python's own time zone rules: the clock reading
+    drawn, read in Baltimore's zone (the repeated hour at either reading; a reading in the skipped
+    hour becomes the first reading after it, 03:00, as pandas' `shift_forward` does)."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from orchestration.demo.rhythms import HOURLY_CALLS, day_rng, random_epoch_ms
+
+    n = 20_000
+    drawn = random_epoch_ms(day_rng(5, day, stream=1), day, n, HOURLY_CALLS)
+    rng = day_rng(5, day, stream=1)  # the same draws again, by hand
+    hours = rng.choice(24, size=n, p=HOURLY_CALLS / HOURLY_CALLS.sum())
+    seconds = np.sort(hours * 3600 + rng.integers(0, 3600, size=n))
+    zone = ZoneInfo("America/New_York")
+    instants = pd.to_datetime(drawn, unit="ms", utc=True)
+    for second, instant in zip(seconds.tolist(), instants, strict=True):
+        reading = datetime.combine(day, datetime.min.time()) + timedelta(seconds=second)
+        local = instant.tz_convert(zone).tz_localize(None).to_pydatetime()
+        after_gap = reading.replace(tzinfo=zone).astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+        expected = reading if after_gap == reading else after_gap.replace(minute=0, second=0)  # in the gap
+        assert local == expected, (reading, instant)
+    assert (np.diff(drawn) >= 0).all() or day == date(2024, 11, 3)  # the repeated hour reads twice

@@ -20,7 +20,7 @@ from orchestration.demo.rhythms import (
     WEEKDAY_CALLS,
     day_rng,
     days,
-    random_local_times,
+    random_epoch_ms,
     seasonal,
 )
 from orchestration.raw_tables import CALL_COLUMNS
@@ -153,7 +153,7 @@ class _CallModel:
         rng = day_rng(seed, day, stream=1)
         mean = CALLS_PER_DAY * WEEKDAY_CALLS[day.weekday()] * seasonal(day, 0.08) * volume_trend(day.year)
         n = int(rng.poisson(mean))
-        when = random_local_times(rng, day, n, HOURLY_CALLS)
+        when = random_epoch_ms(rng, day, n, HOURLY_CALLS)
         hood = rng.choice(self.n_hoods, size=n, p=self.call_w)
         desc = rng.choice(self.n_desc, size=n, p=self.desc_p)
         is_od = rng.random(n) < overdose_share(day.year) * self.od_factor[hood]
@@ -177,7 +177,7 @@ class _CallModel:
         street = rng.integers(0, len(self.streets), n)
         return {
             "recordId": (day.toordinal() - EPOCH_DAY + 1) * 10_000 + seq,
-            "callDateTime": when.asi8 // 1_000_000,
+            "callDateTime": when,
             "priority": rng.choice(self.n_prio, size=n, p=self.prio_p),
             "district": district,
             "description": desc,
