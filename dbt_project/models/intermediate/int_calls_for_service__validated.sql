@@ -63,6 +63,12 @@ copies as (
     {%- endif %}
 ),
 
+-- ids with more than one copy: a few hundred among millions, so only their copies are ranked
+-- and joined back (ranking and joining every copy cost a full build about 2 s)
+duplicated_ids as (
+    select record_id from copies group by record_id having count(*) > 1
+),
+
 copy_ranks as (
     select
         partition_date,
@@ -72,6 +78,7 @@ copy_ranks as (
             partition by record_id order by loaded_at desc, partition_date desc, source_row
         ) as record_rank
     from copies
+    where record_id in (select record_id from duplicated_ids)
 ),
 
 points as (
@@ -89,9 +96,11 @@ name_matches as (
     join names on {{ name_key('seen.neighborhood') }} = names.name_key
 ),
 
--- a row is identified by its day, position and load (tested unique)
+-- a row is identified by its day, position and load (tested unique); an id with one copy ranks 1
 ranked as (
-    select calls.*, copy_ranks.record_rank
+    select
+        calls.*,
+        case when calls.record_id is not null then coalesce(copy_ranks.record_rank, 1) end as record_rank
     from calls
     left join copy_ranks using (partition_date, source_row, loaded_at)
 )
