@@ -536,3 +536,44 @@ def test_legacy_relations_are_dropped_and_a_wide_validated_table_is_rebuilt(ware
     shutil.copy(warehouse_copy, full)
     dbt(full, tmp_path / "target_full", "build", "--select", *SELECT, "--full-refresh")
     assert differences(warehouse_copy, full, "int_calls_for_service__validated") == 0
+
+
+def test_the_scoped_unique_test_groups_every_id_when_every_day_is_in_scope(warehouse_copy, tmp_path):
+    """`unique_among_rows` picks its form as it runs: the plain grouping when every row is in its
+    scope (a full build), the probe of the scoped ids otherwise; both find the same duplicate."""
+    name = "unique_fct_calls_for_service_call_id"
+    target = tmp_path / "target"
+    ledger = 'incremental_state."marts__fct_calls_for_service__days"'
+
+    def run_test() -> tuple[str, int | None, str]:
+        subprocess.run(
+            [settings.dbt_executable(), "test", "--select", name, "--profiles-dir", ".", "--target-path", str(target)],
+            cwd=settings.DBT_PROJECT_DIR,
+            env={**os.environ, "WAREHOUSE_DB": str(warehouse_copy)},
+            capture_output=True,
+            check=False,
+        )
+        (result,) = json.loads((target / "run_results.json").read_text())["results"]
+        (compiled,) = target.glob(f"compiled/**/{name}.sql")
+        return result["status"], result["failures"], compiled.read_text()
+
+    day, other_day = date(2024, 3, 12), date(2024, 2, 20)
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        conn.execute(
+            """insert into marts.fct_calls_for_service
+               select * replace (cast(? as date) as partition_date) from marts.fct_calls_for_service
+               where partition_date = ? limit 1""",
+            [day, other_day],
+        )
+        conn.execute(f"insert into {ledger} select distinct partition_date, 'rebuilt' from marts.fct_calls_for_service")
+    status, failures, sql = run_test()
+    assert (status, failures) == ("fail", 1)
+    assert "every row in scope" in sql and "values_to_check" not in sql
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        conn.execute(f"delete from {ledger} where day <> ?", [day])  # a daily update's scope: the copy's day
+    status, failures, sql = run_test()
+    assert (status, failures) == ("fail", 1)
+    assert "values_to_check" in sql
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        conn.execute(f"update {ledger} set day = ?", [date(2024, 3, 13)])  # neither copy in scope
+    assert run_test()[:2] == ("pass", 0)
