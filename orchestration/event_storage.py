@@ -100,7 +100,7 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         and in the cross-run index (whose ids the tags and `asset_keys` refer to), its indexed
         tags, and each asset key's latest state, which is what the stock storage's succession of
         per-event overwrites leaves (`_asset_key_values`). A ten-year range run's 11,000 planned
-        events and 11,000 materializations took 1.4 ms an event event by event.
+        events and 11,000 materializations took 1.4 ms an event when written one by one.
         """
         batchable = (
             len(events) > 1
