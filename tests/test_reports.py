@@ -5,6 +5,7 @@ small cells suppressed in the epidemiology report, plain words when nothing is s
 from __future__ import annotations
 
 import re
+import tempfile
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
@@ -228,3 +229,31 @@ def test_a_browser_that_cannot_start_leaves_no_other_running(tmp_path, monkeypat
     with pytest.raises(OSError, match="Too many open files"):
         reports.print_pdfs([tmp_path / "outreach.html", tmp_path / "epidemiology.html"])
     assert len(started) == 1 and started[0].killed and started[0].waited
+    assert not list(Path(tempfile.gettempdir()).glob("warehouse-chromium-*"))
+    assert not list(Path("/dev/shm").glob("warehouse-chromium-*"))
+
+
+def test_each_browser_prints_with_its_own_profile_removed_afterwards(tmp_path, monkeypatch):
+    """Not the user's default profile, which two browsers side by side would share."""
+    commands = []
+
+    class Browser:
+        def __init__(self, command, **kwargs):
+            commands.append(command)
+            profile = Path(next(a for a in command if a.startswith("--user-data-dir=")).split("=", 1)[1])
+            assert profile.is_dir() and not any(profile.iterdir())  # new and empty
+            pdf = Path(next(a for a in command if a.startswith("--print-to-pdf=")).split("=", 1)[1])
+            pdf.write_bytes(b"%PDF-")
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(reports, "CHROMIUM", tmp_path / "chromium")
+    (tmp_path / "chromium").touch()
+    monkeypatch.setattr(reports.subprocess, "Popen", Browser)
+    html = [tmp_path / "outreach.html", tmp_path / "epidemiology.html"]
+    printed = reports.print_pdfs(html)
+    assert printed == {h: h.with_suffix(".pdf") for h in html}
+    profiles = [next(a for a in c if a.startswith("--user-data-dir=")).split("=", 1)[1] for c in commands]
+    assert len(set(profiles)) == 2
+    assert not any(Path(p).exists() for p in profiles)
