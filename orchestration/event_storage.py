@@ -118,7 +118,11 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
             SqlEventLogStorageTable.c.id, sort_by_parameter_order=True
         )
         with self.index_transaction() as conn:
-            event_ids = [row[0] for row in conn.execute(returning_ids, rows)]
+            if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
+                event_ids = [row[0] for row in conn.execute(returning_ids, rows)]
+            else:  # SQLite before 3.35 has no RETURNING: one insert at a time, as store_event does
+                insert = SqlEventLogStorageTable.insert()
+                event_ids = [conn.execute(insert, row).inserted_primary_key[0] for row in rows]
             self._store_asset_event_tags(conn, list(events), event_ids)
             index_cols = self._has_asset_key_index_cols_on_connection(conn)
             for asset_key, values in self._asset_key_values(events, event_ids, index_cols).items():

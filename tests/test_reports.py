@@ -216,6 +216,9 @@ def test_a_browser_that_cannot_start_leaves_no_other_running(tmp_path, monkeypat
             self.killed = self.waited = False
             started.append(self)
 
+        def poll(self):
+            return -9 if self.killed else None
+
         def kill(self):
             self.killed = True
 
@@ -245,6 +248,9 @@ def test_each_browser_prints_with_its_own_profile_removed_afterwards(tmp_path, m
             pdf = Path(next(a for a in command if a.startswith("--print-to-pdf=")).split("=", 1)[1])
             pdf.write_bytes(b"%PDF-")
 
+        def poll(self):
+            return 0
+
         def wait(self, timeout=None):
             return 0
 
@@ -257,3 +263,41 @@ def test_each_browser_prints_with_its_own_profile_removed_afterwards(tmp_path, m
     profiles = [next(a for a in c if a.startswith("--user-data-dir=")).split("=", 1)[1] for c in commands]
     assert len(set(profiles)) == 2
     assert not any(Path(p).exists() for p in profiles)
+
+
+@pytest.mark.parametrize("stop", ["timeout", "interrupt"])
+def test_a_print_that_hangs_or_is_interrupted_leaves_no_browser_and_no_profile(tmp_path, monkeypatch, stop):
+    """A browser past its timeout, or the run stopped (Ctrl-C, a terminated run) while waiting:
+    every browser still running is killed and every profile folder removed."""
+    browsers, profiles = [], []
+
+    class Browser:
+        def __init__(self, command, **kwargs):
+            self.killed = False
+            browsers.append(self)
+            profiles.append(Path(next(a for a in command if a.startswith("--user-data-dir=")).split("=", 1)[1]))
+
+        def poll(self):
+            return -9 if self.killed else None
+
+        def kill(self):
+            self.killed = True
+
+        def wait(self, timeout=None):
+            if self.killed:
+                return -9
+            if stop == "interrupt":
+                raise KeyboardInterrupt
+            raise reports.subprocess.TimeoutExpired("chromium", timeout)
+
+    monkeypatch.setattr(reports, "CHROMIUM", tmp_path / "chromium")
+    (tmp_path / "chromium").touch()
+    monkeypatch.setattr(reports.subprocess, "Popen", Browser)
+    html = [tmp_path / "outreach.html", tmp_path / "epidemiology.html"]
+    if stop == "interrupt":
+        with pytest.raises(KeyboardInterrupt):
+            reports.print_pdfs(html)
+    else:
+        assert reports.print_pdfs(html) == dict.fromkeys(html)
+    assert len(browsers) == 2 and all(b.killed for b in browsers)
+    assert len(profiles) == 2 and not any(p.exists() for p in profiles)

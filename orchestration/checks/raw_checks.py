@@ -30,7 +30,7 @@ class RawCheckSpec:
     latitude: str
     longitude: str
     # (column, rule): `local_time` is rule(column) and never decreases in the column (epoch
-    # instants), which lets the window check evaluate the rule on two rows a day
+    # instants in milliseconds), which lets the window check evaluate the rule on two rows a day
     local_time_order: tuple[str, Callable[[str], str]] | None = None
     # SQL columns that identify a row in examples (never patient values)
     example_columns: tuple[str, ...] = ()
@@ -353,7 +353,8 @@ def check_volume(conn, spec: RawCheckSpec, start: date, end: date) -> dg.AssetCh
     )
 
 
-# the most a local UTC offset changes within a time zone (a DST change), with an hour to spare
+# the most a local UTC offset changes within a time zone (a DST change), with an hour to spare, in
+# the unit of `local_time_order`'s column (epoch milliseconds)
 LOCAL_OFFSET_SPREAD_MS = 2 * 3600 * 1000
 
 
