@@ -12,6 +12,8 @@ definitions); the stock SQLite storage then loops over `store_event`. This subcl
 batch of asset events in one transaction per database instead. The rows written are the same
 as `store_event` writes, so the UI, partition status and asset queries read them as ever. Any
 other batch falls back to the stock path.
+Should the index's transaction fail, the batch is taken back out of the run's shard before
+Dagster's fallback stores its events one by one, so none is recorded twice.
 
 Every other write (step events, asset check results, run status) is still one transaction per
 event, but on a connection kept open per database file (the index and the few newest runs):
@@ -42,6 +44,20 @@ from sqlalchemy.pool import StaticPool
 
 # run shards whose connection stays open (the index's, the current run's, a few recent ones)
 MAX_OPEN_SHARDS = 4
+# ids per DELETE when a batch is taken back out of a run shard (SQLite before 3.32 binds at most 999)
+_DELETE_CHUNK = 500
+
+
+def _insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert `event_logs` rows with one compiled statement; their ids, in order."""
+    if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
+        returning = SqlEventLogStorageTable.insert().returning(
+            SqlEventLogStorageTable.c.id, sort_by_parameter_order=True
+        )
+        return [row[0] for row in conn.execute(returning, rows)]
+    # SQLite before 3.35 has no RETURNING: one insert at a time, as store_event does
+    insert = SqlEventLogStorageTable.insert()
+    return [conn.execute(insert, row).inserted_primary_key[0] for row in rows]
 
 
 class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
@@ -111,25 +127,31 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
             super().store_event_batch(events)
             return
         rows = [self._event_to_row(event) for event in events]
-        with self.run_connection(events[0].run_id) as conn:
-            conn.execute(SqlEventLogStorageTable.insert(), rows)
-        # mirrored in the cross-run index, as store_event does for each asset event
-        returning_ids = SqlEventLogStorageTable.insert().returning(
-            SqlEventLogStorageTable.c.id, sort_by_parameter_order=True
-        )
-        with self.index_transaction() as conn:
-            if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
-                event_ids = [row[0] for row in conn.execute(returning_ids, rows)]
-            else:  # SQLite before 3.35 has no RETURNING: one insert at a time, as store_event does
-                insert = SqlEventLogStorageTable.insert()
-                event_ids = [conn.execute(insert, row).inserted_primary_key[0] for row in rows]
-            self._store_asset_event_tags(conn, list(events), event_ids)
-            index_cols = self._has_asset_key_index_cols_on_connection(conn)
-            for asset_key, values in self._asset_key_values(events, event_ids, index_cols).items():
-                try:  # as the stock storage: insert, or update the row the key has
-                    conn.execute(AssetKeyTable.insert().values(asset_key=asset_key, **values))
-                except db_exc.IntegrityError:
-                    conn.execute(AssetKeyTable.update().values(**values).where(AssetKeyTable.c.asset_key == asset_key))
+        run_id = events[0].run_id
+        with self.run_connection(run_id) as conn:
+            shard_ids = _insert_rows(conn, rows)
+        try:
+            # mirrored in the cross-run index, as store_event does for each asset event
+            with self.index_transaction() as conn:
+                event_ids = _insert_rows(conn, rows)
+                self._store_asset_event_tags(conn, list(events), event_ids)
+                index_cols = self._has_asset_key_index_cols_on_connection(conn)
+                for asset_key, values in self._asset_key_values(events, event_ids, index_cols).items():
+                    try:  # as the stock storage: insert, or update the row the key has
+                        conn.execute(AssetKeyTable.insert().values(asset_key=asset_key, **values))
+                    except db_exc.IntegrityError:
+                        conn.execute(
+                            AssetKeyTable.update().values(**values).where(AssetKeyTable.c.asset_key == asset_key)
+                        )
+        except BaseException:
+            # The shard and the index are two files, two transactions. The index's rolled back;
+            # take the batch out of the shard too, so that Dagster's fallback (it stores each
+            # event of a failed batch again, one by one) leaves every event there once.
+            with self.run_connection(run_id) as conn:
+                for start in range(0, len(shard_ids), _DELETE_CHUNK):
+                    chunk = shard_ids[start : start + _DELETE_CHUNK]
+                    conn.execute(SqlEventLogStorageTable.delete().where(SqlEventLogStorageTable.c.id.in_(chunk)))
+            raise
 
     def _asset_key_values(
         self, events: Sequence[EventLogEntry], event_ids: Sequence[int], index_cols: bool

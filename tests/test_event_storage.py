@@ -178,3 +178,53 @@ def test_a_batch_writes_the_same_rows_as_the_stock_storage_event_by_event(tmp_pa
     last_stored = max(r.storage_id for r in reader.fetch_materializations(daily_sums.key, limit=100).records)
     record = reader.get_asset_records([daily_sums.key])[0].asset_entry.last_materialization_record
     assert record.storage_id == last_stored
+
+
+@pytest.mark.parametrize("returning", [True, False], ids=["returning", "sqlite-before-3.35"])
+def test_a_batch_whose_index_write_fails_is_stored_once_by_dagsters_fallback(
+    makefile_config, tmp_path, monkeypatch, returning
+):
+    """The shard and the index are two transactions. When the index's fails, the batch is taken
+    out of the run's shard again before the error reaches Dagster, whose fallback then stores
+    each event one by one: every event ends up once in each, as the stock storage writes it."""
+    from dagster._core.events import DagsterEventBatchMetadata
+    from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+
+    if not returning:
+        monkeypatch.setattr(SQLiteDialect, "insert_returning", False)
+    config, runs_dir = makefile_config
+    with dg.instance_for_test() as source:
+        range_tags = {ASSET_PARTITION_RANGE_START_TAG: "2024-03-01", ASSET_PARTITION_RANGE_END_TAG: "2024-03-07"}
+        run = dg.materialize([daily_counts, daily_sums], instance=source, tags=range_tags)
+        entries = [r for r in source.all_logs(run.run_id) if r.is_dagster_event]
+    asset_events = [e for e in entries if e.dagster_event_type in ASSET_EVENTS]
+    assert len(asset_events) == 29
+
+    failures = []
+    stock_tags = BatchingSqliteEventLogStorage._store_asset_event_tags
+
+    def fail_once(self, conn, events, event_ids):  # the index's transaction fails, the first time only
+        if not failures:
+            failures.append(len(events))
+            raise RuntimeError("disk I/O error (injected)")
+        return stock_tags(self, conn, events, event_ids)
+
+    monkeypatch.setattr(BatchingSqliteEventLogStorage, "_store_asset_event_tags", fail_once)
+    with dg.instance_for_test(overrides=config) as instance:
+        assert isinstance(instance.event_log_storage, BatchingSqliteEventLogStorage)
+        for i, event in enumerate(asset_events):
+            metadata = DagsterEventBatchMetadata("batch", is_end=i == len(asset_events) - 1)
+            instance.handle_new_event(event, batch_metadata=metadata)
+        instance.event_log_storage.dispose()
+    assert failures == [29]  # the batch failed as a whole, then went through the fallback
+
+    stock = SqliteEventLogStorage(str(tmp_path / "stock"))
+    for event in asset_events:
+        stock.store_event(event)
+    stock.dispose()
+    for shard in ("index", run.run_id):
+        ours = _table_rows(runs_dir / f"{shard}.db", "event_logs", leave_out=("id",))
+        assert ours == _table_rows(tmp_path / "stock" / f"{shard}.db", "event_logs", leave_out=("id",)), shard
+        assert len(ours) == 29, shard
+    keys = _table_rows(runs_dir / "index.db", "asset_keys", leave_out=("create_timestamp",))
+    assert keys == _table_rows(tmp_path / "stock" / "index.db", "asset_keys", leave_out=("create_timestamp",))
