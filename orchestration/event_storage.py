@@ -27,6 +27,7 @@ processes as before: another process (the UI, the daemon) sees each event once i
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -41,6 +42,8 @@ from sqlalchemy import create_engine
 from sqlalchemy import exc as db_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
+
+_log = logging.getLogger(__name__)
 
 # run shards whose connection stays open (the index's, the current run's, a few recent ones)
 MAX_OPEN_SHARDS = 4
@@ -147,10 +150,19 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
             # The shard and the index are two files, two transactions. The index's rolled back;
             # take the batch out of the shard too, so that Dagster's fallback (it stores each
             # event of a failed batch again, one by one) leaves every event there once.
-            with self.run_connection(run_id) as conn:
-                for start in range(0, len(shard_ids), _DELETE_CHUNK):
-                    chunk = shard_ids[start : start + _DELETE_CHUNK]
-                    conn.execute(SqlEventLogStorageTable.delete().where(SqlEventLogStorageTable.c.id.in_(chunk)))
+            try:
+                with self.run_connection(run_id) as conn:
+                    for start in range(0, len(shard_ids), _DELETE_CHUNK):
+                        chunk = shard_ids[start : start + _DELETE_CHUNK]
+                        conn.execute(SqlEventLogStorageTable.delete().where(SqlEventLogStorageTable.c.id.in_(chunk)))
+            except Exception as cleanup_error:  # noqa: BLE001 - the index's error is the one to raise
+                _log.warning(
+                    "could not take a failed batch of %d events out of run %s's event log (%s): "
+                    "they may be listed twice there",
+                    len(shard_ids),
+                    run_id,
+                    cleanup_error,
+                )
             raise
 
     def _asset_key_values(

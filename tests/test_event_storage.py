@@ -228,3 +228,37 @@ def test_a_batch_whose_index_write_fails_is_stored_once_by_dagsters_fallback(
         assert len(ours) == 29, shard
     keys = _table_rows(runs_dir / "index.db", "asset_keys", leave_out=("create_timestamp",))
     assert keys == _table_rows(tmp_path / "stock" / "index.db", "asset_keys", leave_out=("create_timestamp",))
+
+
+def test_when_the_shard_cannot_be_cleaned_either_the_index_error_is_raised_and_a_warning_says_so(
+    tmp_path, monkeypatch, caplog
+):
+    """Both writes failing: the caller (Dagster's fallback) gets the index's error, not the
+    cleanup's, and the log says the batch may be listed twice in the run's shard."""
+    with dg.instance_for_test() as source:
+        run = dg.materialize([daily_counts], instance=source, partition_key="2024-03-01")
+        events = [r for r in source.all_logs(run.run_id) if r.dagster_event_type in ASSET_EVENTS]
+    assert len(events) == 2  # planned, materialized
+    storage = BatchingSqliteEventLogStorage(str(tmp_path))
+
+    def index_fails(*args):
+        raise RuntimeError("index write failed (injected)")
+
+    monkeypatch.setattr(BatchingSqliteEventLogStorage, "_store_asset_event_tags", index_fails)
+    stock_run_connection = BatchingSqliteEventLogStorage.run_connection
+    calls = []
+
+    def second_use_fails(self, run_id=None):  # the insert goes through, the cleanup cannot connect
+        calls.append(run_id)
+        if len(calls) > 1:
+            raise OSError("disk full (injected)")
+        return stock_run_connection(self, run_id)
+
+    monkeypatch.setattr(BatchingSqliteEventLogStorage, "run_connection", second_use_fails)
+    with caplog.at_level("WARNING", logger="orchestration.event_storage"):
+        with pytest.raises(RuntimeError, match="index write failed"):
+            storage.store_event_batch(events)
+    storage.dispose()
+    assert calls == [run.run_id, run.run_id]
+    assert "could not take a failed batch of 2 events out of run" in caplog.text
+    assert run.run_id in caplog.text
