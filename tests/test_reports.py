@@ -236,6 +236,11 @@ def test_a_browser_that_cannot_start_leaves_no_other_running(tmp_path, monkeypat
     assert not list(Path("/dev/shm").glob("warehouse-chromium-*"))
 
 
+def _flag(command: list[str], name: str) -> Path:
+    """The path a Chromium command line gives with `name=...`."""
+    return Path(next(a for a in command if a.startswith(name + "=")).split("=", 1)[1])
+
+
 def test_each_browser_prints_with_its_own_profile_removed_afterwards(tmp_path, monkeypatch):
     """Not the user's default profile, which two browsers side by side would share."""
     commands = []
@@ -243,9 +248,9 @@ def test_each_browser_prints_with_its_own_profile_removed_afterwards(tmp_path, m
     class Browser:
         def __init__(self, command, **kwargs):
             commands.append(command)
-            profile = Path(next(a for a in command if a.startswith("--user-data-dir=")).split("=", 1)[1])
+            profile = _flag(command, "--user-data-dir")
             assert profile.is_dir() and not any(profile.iterdir())  # new and empty
-            pdf = Path(next(a for a in command if a.startswith("--print-to-pdf=")).split("=", 1)[1])
+            pdf = _flag(command, "--print-to-pdf")
             pdf.write_bytes(b"%PDF-")
 
         def poll(self):
@@ -260,9 +265,9 @@ def test_each_browser_prints_with_its_own_profile_removed_afterwards(tmp_path, m
     html = [tmp_path / "outreach.html", tmp_path / "epidemiology.html"]
     printed = reports.print_pdfs(html)
     assert printed == {h: h.with_suffix(".pdf") for h in html}
-    profiles = [next(a for a in c if a.startswith("--user-data-dir=")).split("=", 1)[1] for c in commands]
+    profiles = [_flag(c, "--user-data-dir") for c in commands]
     assert len(set(profiles)) == 2
-    assert not any(Path(p).exists() for p in profiles)
+    assert not any(p.exists() for p in profiles)
 
 
 @pytest.mark.parametrize("stop", ["timeout", "interrupt"])
@@ -275,7 +280,7 @@ def test_a_print_that_hangs_or_is_interrupted_leaves_no_browser_and_no_profile(t
         def __init__(self, command, **kwargs):
             self.killed = False
             browsers.append(self)
-            profiles.append(Path(next(a for a in command if a.startswith("--user-data-dir=")).split("=", 1)[1]))
+            profiles.append(_flag(command, "--user-data-dir"))
 
         def poll(self):
             return -9 if self.killed else None
