@@ -15,6 +15,11 @@ it) before it reads a single file. This runs the same command in the run's proce
 
 The DuckDB file is closed when dbt has finished (`release_database`), so DuckDB's one writer is
 free for the steps that follow and for other processes, as it was when the dbt process ended.
+
+dbt formats a log line only when it will be written (`formatted_only_when_written`): dbt-core
+1.11 formats every event for each of its logs (its file log's JSON, its console's text) and then
+lets Python's logging drop the line below the log's level, so the thousands of debug events of a
+build (every SQL statement, connection and transaction) cost their JSON and text at level info.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ import ctypes
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +44,15 @@ RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult
 # how often the waiting thread looks for an interrupt, and how long dbt gets to stop after one
 _POLL_SECONDS = 0.05
 _STOP_SECONDS = 120.0
+# the Python logging level at which dbt writes a line of each event level (dbt_common's
+# `send_to_logger`; print events are written as errors, so that --quiet still shows them)
+_PYTHON_LEVELS = {
+    "test": logging.DEBUG,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 @dataclass
@@ -147,6 +162,47 @@ def _msg_to_dict(msg: Any) -> dict[str, Any]:
     return msg_to_dict(msg)
 
 
+def _written(python_logger: logging.Logger | None, msg: Any) -> bool:
+    """Whether dbt's logger writes the line of `msg`: the test `send_to_logger` leaves to Python's
+    logging, made before the line is formatted instead of after. True when it cannot tell (no
+    Python logger, an unknown level: dbt then does what it always does)."""
+    from dbt_common.events.logger import _is_print_event
+
+    if python_logger is None:
+        return True
+    level = _PYTHON_LEVELS.get("error" if _is_print_event(msg) else msg.info.level)
+    return level is None or python_logger.isEnabledFor(level)
+
+
+@contextmanager
+def formatted_only_when_written() -> Iterator[None]:
+    """While open, each log dbt sets up skips the events its level does not write before
+    formatting them, rather than after; the lines written are the same.
+
+    dbt-core's loggers are created by `setup_event_logger` when an invocation starts (a new set
+    for each); their own filter only drops events by name, and `write_line` formats the line
+    (`msg_to_dict` and `json.dumps` for the JSON file log) before Python's logging compares
+    levels. Each logger created while this is open gets the level test first. Nothing else of
+    dbt changes: a logger created after it closes is dbt's own, and one whose Python logger
+    cannot be read is left as it is.
+    """
+    from dbt_common.events.event_manager import EventManager
+
+    original = EventManager.add_logger
+
+    def add_logger(self: Any, config: Any) -> None:
+        original(self, config)
+        logger = self.loggers[-1]
+        python_logger, dbt_filter = getattr(logger, "_python_logger", None), logger.filter
+        logger.filter = lambda msg: _written(python_logger, msg) and dbt_filter(msg)
+
+    EventManager.add_logger = add_logger  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        EventManager.add_logger = original  # type: ignore[method-assign]
+
+
 def invoke(argv: list[str], callbacks: list[Callable[[Any], None]]) -> Any:
     """`dbtRunner(callbacks).invoke(argv)` in a thread of its own, while this thread waits.
 
@@ -160,7 +216,8 @@ def invoke(argv: list[str], callbacks: list[Callable[[Any], None]]) -> Any:
 
     def run() -> None:
         try:
-            outcome["result"] = dbtRunner(callbacks=callbacks).invoke(argv)
+            with formatted_only_when_written():
+                outcome["result"] = dbtRunner(callbacks=callbacks).invoke(argv)
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
             outcome["error"] = exc
 

@@ -4,8 +4,11 @@ interrupted, as the `dbt` process did."""
 
 from __future__ import annotations
 
+import collections
 import json
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -116,3 +119,87 @@ def test_results_of_nodes_the_loaded_manifest_lacks_are_set_apart_not_a_crash():
     known, unknown = dbt_in_process.split_by_manifest([result(model), result(added), result(unit_test)], manifest)
     assert [r["data"]["node_info"]["unique_id"] for r in known] == [model, unit_test]
     assert unknown == {added}
+
+
+def _show_argv(target, level_file: str) -> list[str]:
+    return [
+        "show",
+        "--inline",
+        "select 42 as answer",
+        "--project-dir",
+        str(settings.DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(settings.DBT_PROJECT_DIR),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(target),
+        "--log-format-file",
+        "json",
+        "--log-level-file",
+        level_file,
+    ]
+
+
+def test_dbt_formats_only_the_log_lines_it_writes_and_writes_the_same_ones(tmp_path, monkeypatch, capsys):
+    """dbt-core formats every event for its file log (JSON) and its console (text) and lets Python's
+    logging drop the lines below their level afterwards. Through `invoke` only the lines written
+    are formatted, and the file and the console get the same lines as from dbt left alone, at
+    level info (the default) and at debug (every statement)."""
+    from dbt.cli.main import dbtRunner
+    from dbt_common.events import logger as dbt_logger
+
+    monkeypatch.setenv("WAREHOUSE_DB", str(tmp_path / "formatting.duckdb"))
+    formatted: collections.Counter = collections.Counter()  # lines formatted, by dbt logger
+    written: collections.Counter = collections.Counter()  # lines Python's logging passed on to be written
+    for cls in (dbt_logger._JsonLogger, dbt_logger._TextLogger):
+
+        def counting(self, msg, _original=cls.create_line):
+            formatted[self.name] += 1
+            return _original(self, msg)
+
+        monkeypatch.setattr(cls, "create_line", counting)
+
+    def handle(self, record, _original=logging.Logger.handle):
+        written[record.name] += 1
+        return _original(self, record)
+
+    monkeypatch.setattr(logging.Logger, "handle", handle)
+
+    def run(label: str, level_file: str, through_invoke: bool) -> dict:
+        target = tmp_path / label
+        formatted.clear()
+        written.clear()
+        capsys.readouterr()
+        argv = _show_argv(target, level_file)
+        result = dbt_in_process.invoke(argv, callbacks=[]) if through_invoke else dbtRunner().invoke(argv)
+        assert result.success
+        file_lines = [json.loads(line) for line in (target / "dbt.log").read_text().splitlines()]
+        return {
+            "file": collections.Counter((e["info"]["name"], e["info"]["level"]) for e in file_lines),
+            "console": collections.Counter(re.sub(r"\d", "", line) for line in capsys.readouterr().out.splitlines()),
+            "formatted": {name: formatted[name] for name in ("file_log", "stdout_log")},
+            "written": {name: written[name] for name in ("file_log", "stdout_log")},
+        }
+
+    for level in ("info", "debug"):
+        plain = run(f"plain_{level}", level, through_invoke=False)
+        ours = run(f"ours_{level}", level, through_invoke=True)
+        assert ours["file"] == plain["file"]
+        assert ours["console"] == plain["console"]
+        assert "| answer |" in ours["console"]  # the print event reached the console
+        assert ours["written"] == plain["written"]
+        assert ours["written"]["file_log"] == sum(ours["file"].values())
+        assert ours["formatted"] == ours["written"]
+        # what it saves: dbt left alone formats the console's debug events too (and, at info,
+        # the file's), then drops them
+        assert plain["formatted"]["stdout_log"] > plain["written"]["stdout_log"] > 0
+        if level == "info":
+            assert plain["formatted"]["file_log"] > plain["written"]["file_log"] > 0
+            assert all(lvl != "debug" for _, lvl in ours["file"])
+        else:
+            assert sum(n for (_, lvl), n in ours["file"].items() if lvl == "debug") > 10
+    # dbt's own behaviour is back once the invocation has ended
+    from dbt_common.events.event_manager import EventManager
+
+    assert EventManager.add_logger.__qualname__ == "EventManager.add_logger"
