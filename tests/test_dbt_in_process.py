@@ -68,6 +68,14 @@ def test_a_run_of_one_dbt_asset_builds_that_model_and_its_checks_only(warehouse_
     subprocess.run([sys.executable, "-c", writer, str(warehouse_copy)], check=True)
 
 
+def _show_argv(sql: str, target, *flags: str) -> list[str]:
+    """`dbt show --inline <sql>` on the project, with its artifacts and log in `target`."""
+    project = str(settings.DBT_PROJECT_DIR)
+    folder = str(target)
+    paths = ["--project-dir", project, "--profiles-dir", project, "--target-path", folder, "--log-path", folder]
+    return ["show", "--inline", sql, *paths, *flags]
+
+
 def test_an_interrupted_dbt_stops_its_query_and_frees_the_database(tmp_path, monkeypatch):
     """Dagster raises its interrupt in the run's main thread (a run terminated from the UI): dbt,
     in a query that would run for hours, stops within seconds, and the file is free again."""
@@ -81,19 +89,7 @@ def test_an_interrupted_dbt_stops_its_query_and_frees_the_database(tmp_path, mon
             started.set()
             threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
 
-    argv = [
-        "show",
-        "--inline",
-        "select count(*) from range(10000000000000)",  # 10^13 rows: hours on this machine
-        "--project-dir",
-        str(settings.DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(settings.DBT_PROJECT_DIR),
-        "--target-path",
-        str(target),
-        "--log-path",
-        str(target),
-    ]
+    argv = _show_argv("select count(*) from range(10000000000000)", target)  # 10^13 rows: hours on this machine
     begun = time.monotonic()
     with pytest.raises(DagsterExecutionInterruptedError), raise_interrupts_as(DagsterExecutionInterruptedError):
         dbt_in_process.invoke(argv, callbacks=[on_event])
@@ -119,26 +115,6 @@ def test_results_of_nodes_the_loaded_manifest_lacks_are_set_apart_not_a_crash():
     known, unknown = dbt_in_process.split_by_manifest([result(model), result(added), result(unit_test)], manifest)
     assert [r["data"]["node_info"]["unique_id"] for r in known] == [model, unit_test]
     assert unknown == {added}
-
-
-def _show_argv(target, level_file: str) -> list[str]:
-    return [
-        "show",
-        "--inline",
-        "select 42 as answer",
-        "--project-dir",
-        str(settings.DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(settings.DBT_PROJECT_DIR),
-        "--target-path",
-        str(target),
-        "--log-path",
-        str(target),
-        "--log-format-file",
-        "json",
-        "--log-level-file",
-        level_file,
-    ]
 
 
 def test_dbt_formats_only_the_log_lines_it_writes_and_writes_the_same_ones(tmp_path, monkeypatch, capsys):
@@ -171,7 +147,7 @@ def test_dbt_formats_only_the_log_lines_it_writes_and_writes_the_same_ones(tmp_p
         formatted.clear()
         written.clear()
         capsys.readouterr()
-        argv = _show_argv(target, level_file)
+        argv = _show_argv("select 42 as answer", target, "--log-format-file", "json", "--log-level-file", level_file)
         result = dbt_in_process.invoke(argv, callbacks=[]) if through_invoke else dbtRunner().invoke(argv)
         assert result.success
         file_lines = [json.loads(line) for line in (target / "dbt.log").read_text().splitlines()]
