@@ -73,7 +73,7 @@ def _show_argv(sql: str, target, *flags: str) -> list[str]:
     project = str(settings.DBT_PROJECT_DIR)
     folder = str(target)
     paths = ["--project-dir", project, "--profiles-dir", project, "--target-path", folder, "--log-path", folder]
-    return ["show", "--inline", sql, *paths, *flags]
+    return ["show", "--inline", sql, *paths, "--no-send-anonymous-usage-stats", *flags]
 
 
 def test_an_interrupted_dbt_stops_its_query_and_frees_the_database(tmp_path, monkeypatch):
@@ -115,6 +115,11 @@ def test_results_of_nodes_the_loaded_manifest_lacks_are_set_apart_not_a_crash():
     known, unknown = dbt_in_process.split_by_manifest([result(model), result(added), result(unit_test)], manifest)
     assert [r["data"]["node_info"]["unique_id"] for r in known] == [model, unit_test]
     assert unknown == {added}
+
+
+def _steady(events: collections.Counter) -> collections.Counter:
+    """(event name, level) counts without dbt's connection bookkeeping, whose counts vary."""
+    return collections.Counter({key: n for key, n in events.items() if "Connection" not in key[0]})
 
 
 def test_dbt_formats_only_the_log_lines_it_writes_and_writes_the_same_ones(tmp_path, monkeypatch, capsys):
@@ -161,10 +166,12 @@ def test_dbt_formats_only_the_log_lines_it_writes_and_writes_the_same_ones(tmp_p
     for level in ("info", "debug"):
         plain = run(f"plain_{level}", level, through_invoke=False)
         ours = run(f"ours_{level}", level, through_invoke=True)
-        assert ours["file"] == plain["file"]
+        # every event of the file log in equal numbers, but dbt's connection bookkeeping (debug):
+        # whether a node's thread opens a new connection or reuses one differs from run to run
+        assert _steady(ours["file"]) == _steady(plain["file"])
         assert ours["console"] == plain["console"]
         assert "| answer |" in ours["console"]  # the print event reached the console
-        assert ours["written"] == plain["written"]
+        assert ours["written"]["stdout_log"] == plain["written"]["stdout_log"]
         assert ours["written"]["file_log"] == sum(ours["file"].values())
         assert ours["formatted"] == ours["written"]
         # what it saves: dbt left alone formats the console's debug events too (and, at info,
