@@ -162,15 +162,14 @@ def _msg_to_dict(msg: Any) -> dict[str, Any]:
     return msg_to_dict(msg)
 
 
-def _written(python_logger: logging.Logger | None, msg: Any) -> bool:
+def _written(python_logger: logging.Logger | None, msg: Any, is_print_event: Callable[[Any], bool]) -> bool:
     """Whether dbt's logger writes the line of `msg`: the test `send_to_logger` leaves to Python's
     logging, made before the line is formatted instead of after. True when it cannot tell (no
-    Python logger, an unknown level: dbt then does what it always does)."""
-    from dbt_common.events.logger import _is_print_event
-
+    Python logger, an unknown level: dbt then does what it always does). Called for every event
+    of a build, so dbt's `_is_print_event` is passed in rather than imported here."""
     if python_logger is None:
         return True
-    level = _PYTHON_LEVELS.get("error" if _is_print_event(msg) else msg.info.level)
+    level = _PYTHON_LEVELS.get("error" if is_print_event(msg) else msg.info.level)
     return level is None or python_logger.isEnabledFor(level)
 
 
@@ -187,6 +186,7 @@ def formatted_only_when_written() -> Iterator[None]:
     cannot be read is left as it is.
     """
     from dbt_common.events.event_manager import EventManager
+    from dbt_common.events.logger import _is_print_event
 
     original = EventManager.add_logger
 
@@ -194,7 +194,7 @@ def formatted_only_when_written() -> Iterator[None]:
         original(self, config)
         logger = self.loggers[-1]
         python_logger, dbt_filter = getattr(logger, "_python_logger", None), logger.filter
-        logger.filter = lambda msg: _written(python_logger, msg) and dbt_filter(msg)
+        logger.filter = lambda msg: _written(python_logger, msg, _is_print_event) and dbt_filter(msg)
 
     EventManager.add_logger = add_logger  # type: ignore[method-assign]
     try:
