@@ -20,6 +20,9 @@ dbt formats a log line only when it will be written (`formatted_only_when_writte
 1.11 formats every event for each of its logs (its file log's JSON, its console's text) and then
 lets Python's logging drop the line below the log's level, so the thousands of debug events of a
 build (every SQL statement, connection and transaction) cost their JSON and text at level info.
+
+dbt's Jinja is compiled to Python once and kept in the target folder for the next run
+(`jinja_code_cache`): every run is a new process, and dbt compiles each node's template anew.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource
 from dagster_dbt.asset_utils import extract_runtime_selection_from_args, get_updated_cli_invocation_params_for_context
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+
+from orchestration import jinja_code_cache
 
 # dbt's events that carry a node's result (what dagster-dbt turns into outputs and check results)
 RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
@@ -107,7 +112,7 @@ def run_build(
         if msg.info.name in RESULT_EVENTS:
             results.append(_msg_to_dict(msg))
 
-    outcome = invoke(argv, callbacks=[collect])
+    outcome = invoke(argv, callbacks=[collect], jinja_cache=target_path)
     known, unknown = split_by_manifest(results, params.manifest)
     if unknown:
         context.log.warning(
@@ -203,8 +208,11 @@ def formatted_only_when_written() -> Iterator[None]:
         EventManager.add_logger = original  # type: ignore[method-assign]
 
 
-def invoke(argv: list[str], callbacks: list[Callable[[Any], None]]) -> Any:
+def invoke(argv: list[str], callbacks: list[Callable[[Any], None]], jinja_cache: Path | None = None) -> Any:
     """`dbtRunner(callbacks).invoke(argv)` in a thread of its own, while this thread waits.
+
+    dbt's Jinja is compiled through `jinja_code_cache`, kept in the folder `jinja_cache` between
+    invocations (None: during this one only).
 
     The waiting thread is the one Dagster interrupts when the run is terminated. The interrupt is
     passed on to dbt as the `KeyboardInterrupt` Ctrl-C would raise (dbt then cancels its queries
@@ -216,7 +224,7 @@ def invoke(argv: list[str], callbacks: list[Callable[[Any], None]]) -> Any:
 
     def run() -> None:
         try:
-            with formatted_only_when_written():
+            with formatted_only_when_written(), jinja_code_cache.compiled_once(jinja_cache):
                 outcome["result"] = dbtRunner(callbacks=callbacks).invoke(argv)
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
             outcome["error"] = exc

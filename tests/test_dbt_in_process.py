@@ -22,8 +22,9 @@ from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._utils.interrupts import raise_interrupts_as
 from dagster_dbt.asset_utils import get_asset_check_key_for_test
 
-from orchestration import dbt_in_process, settings
+from orchestration import dbt_in_process, jinja_code_cache, settings
 from orchestration.assets.dbt import WarehouseTranslator, dbt_project
+from orchestration.jinja_code_cache import CodeCache
 from tests.conftest import run_in_location
 
 DIM_DATE = dg.AssetKey(["marts", "dim_date"])
@@ -59,6 +60,8 @@ def test_a_run_of_one_dbt_asset_builds_that_model_and_its_checks_only(warehouse_
     assert {uid for uid in ran if not uid.startswith(("test.", "unit_test."))} == {dim_date}
     reading_it = {uid for uid, node in manifest["nodes"].items() if dim_date in node["depends_on"].get("nodes", [])}
     assert {uid for uid in ran if uid.startswith("test.")} <= reading_it
+    # dbt's Jinja, compiled once, is kept beside its artifacts for the next run
+    assert len(CodeCache(settings.dbt_target_path() / jinja_code_cache.CACHE_FILE)) > 10
 
     # the step left the warehouse closed: another configuration in this process, and another
     # process writing, may open it (dbt-duckdb keeps it open by default)
