@@ -25,6 +25,7 @@ in the warehouse's dbt target folder, which only the pipeline writes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -148,7 +149,8 @@ class CodeCache:
             self._changed = False
         except OSError as exc:  # a cache: the run goes on without it
             _log.warning("could not write dbt's compiled Jinja cache %s: %s", self.path, exc)
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # ENOTDIR, say, where the folder is a file
+                partial.unlink()
 
 
 def _cached_compile(cache: CodeCache, original: Any) -> Any:

@@ -148,6 +148,16 @@ def test_an_unreadable_or_foreign_file_is_set_aside_and_replaced(tmp_path, conte
         assert "unreadable" in caplog.text
 
 
+def test_a_folder_that_cannot_be_written_leaves_the_run_going_with_a_warning(tmp_path, caplog):
+    blocked = tmp_path / "a_file"
+    blocked.write_text("not a folder")
+    with caplog.at_level(logging.WARNING), compiled_once(blocked / "target") as cache:
+        assert _render("{{ n * 3 }}", {"n": 2}) == "6"
+    assert cache.misses == 1
+    assert "could not write" in caplog.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # no partial file left anywhere
+
+
 def test_entries_no_run_used_for_keep_days_are_dropped_when_the_file_is_written(tmp_path):
     path = tmp_path / CACHE_FILE
     day = date(2026, 1, 1)
