@@ -125,12 +125,14 @@ def _steady(events: collections.Counter) -> collections.Counter:
     return collections.Counter({key: n for key, n in events.items() if "Connection" not in key[0]})
 
 
-def test_dbt_formats_only_the_log_lines_it_writes_and_writes_the_same_ones(tmp_path, monkeypatch, capsys):
-    """dbt-core formats every event for its file log (JSON) and its console (text) and lets Python's
-    logging drop the lines below their level afterwards. Through `invoke` only the lines written
-    are formatted, and the file and the console get the same lines as from dbt left alone, at
-    level info (the default) and at debug (every statement)."""
+def test_dbt_makes_and_formats_only_the_log_lines_it_writes_and_writes_the_same_ones(tmp_path, monkeypatch, capsys):
+    """dbt-core makes every event a message, formats it for its file log (JSON) and its console
+    (text) and lets Python's logging drop the lines below their level afterwards. Through `invoke`
+    only the lines written, or read by a callback, are made and formatted; the file, the console
+    and our callbacks get the same lines and events as from dbt left alone, at level info (the
+    default) and at debug (every statement)."""
     from dbt.cli.main import dbtRunner
+    from dbt_common.events import event_manager as dbt_event_manager
     from dbt_common.events import logger as dbt_logger
 
     monkeypatch.setenv("WAREHOUSE_DB", str(tmp_path / "formatting.duckdb"))
@@ -149,14 +151,32 @@ def test_dbt_formats_only_the_log_lines_it_writes_and_writes_the_same_ones(tmp_p
         return _original(self, record)
 
     monkeypatch.setattr(logging.Logger, "handle", handle)
+    built = collections.Counter()  # messages dbt made of its events
 
-    def run(label: str, level_file: str, through_invoke: bool) -> dict:
+    def build(event, level=None, _original=dbt_event_manager.msg_from_base_event):
+        built["messages"] += 1
+        return _original(event, level=level)
+
+    monkeypatch.setattr(dbt_event_manager, "msg_from_base_event", build)
+
+    def run(label: str, level_file: str, through_invoke: bool, reads_all: bool = False) -> dict:
         target = tmp_path / label
         formatted.clear()
         written.clear()
+        built.clear()
         capsys.readouterr()
+        seen: collections.Counter = collections.Counter()  # what a callback of ours was handed
+
+        def callback(msg) -> None:
+            seen[(msg.info.name, msg.info.level)] += 1
+
+        if not reads_all:
+            setattr(callback, dbt_in_process.READS_NO_QUIET_EVENTS, True)
         argv = _show_argv("select 42 as answer", target, "--log-format-file", "json", "--log-level-file", level_file)
-        result = dbt_in_process.invoke(argv, callbacks=[]) if through_invoke else dbtRunner().invoke(argv)
+        if through_invoke:
+            result = dbt_in_process.invoke(argv, callbacks=[callback])
+        else:
+            result = dbtRunner(callbacks=[callback]).invoke(argv)
         assert result.success
         file_lines = [json.loads(line) for line in (target / "dbt.log").read_text().splitlines()]
         return {
@@ -164,10 +184,14 @@ def test_dbt_formats_only_the_log_lines_it_writes_and_writes_the_same_ones(tmp_p
             "console": collections.Counter(re.sub(r"\d", "", line) for line in capsys.readouterr().out.splitlines()),
             "formatted": {name: formatted[name] for name in ("file_log", "stdout_log")},
             "written": {name: written[name] for name in ("file_log", "stdout_log")},
+            "built": built["messages"],
+            "seen": seen,
         }
 
+    plain_info = {}
     for level in ("info", "debug"):
         plain = run(f"plain_{level}", level, through_invoke=False)
+        plain_info = plain_info or plain
         ours = run(f"ours_{level}", level, through_invoke=True)
         # every event of the file log in equal numbers, but dbt's connection bookkeeping (debug):
         # whether a node's thread opens a new connection or reuses one differs from run to run
@@ -183,9 +207,22 @@ def test_dbt_formats_only_the_log_lines_it_writes_and_writes_the_same_ones(tmp_p
         if level == "info":
             assert plain["formatted"]["file_log"] > plain["written"]["file_log"] > 0
             assert all(lvl != "debug" for _, lvl in ours["file"])
+            # a callback that reads no debug event is handed every other event, as from dbt left
+            # alone, and no message is made of a debug event nobody reads (most of dbt's events)
+            assert ours["seen"] == collections.Counter({k: n for k, n in plain["seen"].items() if k[1] != "debug"})
+            assert sum(plain["seen"].values()) == plain["built"] > 2 * ours["built"]
+            assert ours["built"] == sum(ours["seen"].values())
         else:
             assert sum(n for (_, lvl), n in ours["file"].items() if lvl == "debug") > 10
+            # the file log writes debug events: each is made a message, and the callback gets it too
+            assert _steady(ours["seen"]) == _steady(plain["seen"])
+            assert ours["built"] == sum(ours["seen"].values())
+    # a callback that may read anything (not marked) is handed every event, debug ones too
+    everything = run("ours_reads_all", "info", through_invoke=True, reads_all=True)
+    assert _steady(everything["seen"]) == _steady(plain_info["seen"])
+    assert everything["built"] == sum(everything["seen"].values())
     # dbt's own behaviour is back once the invocation has ended
     from dbt_common.events.event_manager import EventManager
 
     assert EventManager.add_logger.__qualname__ == "EventManager.add_logger"
+    assert EventManager.fire_event.__qualname__ == "EventManager.fire_event"
