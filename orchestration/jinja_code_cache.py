@@ -17,7 +17,8 @@ our in-process dbt invocation). It stands aside for an environment whose output 
 than the key holds (an asynchronous one, a custom `finalize`, an autoescape function) and when
 dbt's macro debugging is on (which renames the code's file for Python's line cache). The file
 starts with Python's bytecode version (another Python's file is not read) and every key holds
-Jinja's version (another Jinja finds no entries and adds its own); an unreadable file is ignored
+the versions of Jinja and of dbt-common, whose parser and extensions dbt's environments compile
+with (another version finds no entries and adds its own); an unreadable file is ignored
 and replaced. Entries no run has used for `KEEP_DAYS` are dropped when the file is written, so it
 holds about one project's worth. It is code, trusted as the project's `.pyc` files are: it lives
 in the warehouse's dbt target folder, which only the pipeline writes.
@@ -26,6 +27,7 @@ in the warehouse's dbt target folder, which only the pipeline writes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -49,13 +51,21 @@ _FORMAT = ("jinja-code-cache", 1, importlib.util.MAGIC_NUMBER.hex())
 _log = logging.getLogger(__name__)
 
 
+@functools.cache
+def _compiler_versions() -> tuple[str, str]:
+    """Jinja's version and dbt-common's (whose parser and extensions the environments use)."""
+    from dbt_common import __about__ as dbt_common_about
+
+    return jinja2.__version__, dbt_common_about.version
+
+
 def environment_key(env: jinja2.Environment) -> tuple | None:
     """Everything about `env` that Jinja's compiler reads, or None when that is not all."""
     if env.is_async or env.finalize is not None or callable(env.autoescape):
         return None
     generator = env.code_generator_class
     return (
-        jinja2.__version__,
+        *_compiler_versions(),
         f"{type(env).__module__}.{type(env).__qualname__}",
         f"{generator.__module__}.{generator.__qualname__}",
         env.block_start_string,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import importlib.metadata
 import json
 import logging
 import marshal
@@ -19,6 +20,8 @@ from dbt_common.exceptions import CompilationError
 
 from orchestration import jinja_code_cache, settings
 from orchestration.jinja_code_cache import CACHE_FILE, KEEP_DAYS, CodeCache, compiled_once
+
+dbt_common_version = importlib.metadata.version("dbt-common")
 
 
 def _render(source: str, ctx: dict, native: bool = False):
@@ -120,6 +123,8 @@ def test_what_changes_the_compiled_code_is_in_the_key(tmp_path):
     other_syntax = dbt_jinja.get_environment()
     other_syntax.trim_blocks = True
     assert jinja_code_cache.environment_key(other_syntax) != jinja_code_cache.environment_key(text_env)
+    # another dbt-common (its parser and extensions) or Jinja compiles with other code
+    assert jinja_code_cache.environment_key(text_env)[:2] == (jinja2.__version__, dbt_common_version)
     other_finalize = dbt_jinja.get_environment()
     other_finalize.finalize = str
     assert jinja_code_cache.environment_key(other_finalize) is None  # not cached at all
