@@ -185,10 +185,14 @@ def _written(python_logger: logging.Logger | None, msg: Any, is_print_event: Cal
     logging, made before the line is formatted instead of after. True when it cannot tell (no
     Python logger, an unknown level: dbt then does what it always does). Called for every event
     of a build, so dbt's `_is_print_event` is passed in rather than imported here."""
-    if python_logger is None:
-        return True
-    level = _PYTHON_LEVELS.get("error" if is_print_event(msg) else msg.info.level)
-    return level is None or python_logger.isEnabledFor(level)
+    return _writes(python_logger, "error" if is_print_event(msg) else msg.info.level)
+
+
+def _writes(python_logger: logging.Logger | None, level: str) -> bool:
+    """Whether a dbt log whose Python logger is `python_logger` writes lines of dbt's `level`
+    (Python's logging's own test); True when it cannot tell (no Python logger, an unknown level)."""
+    python_level = _PYTHON_LEVELS.get(level)
+    return python_logger is None or python_level is None or python_logger.isEnabledFor(python_level)
 
 
 @contextmanager
@@ -230,11 +234,8 @@ def _read(manager: Any, event: Any, level: Any, tracking_callback: Callable[[Any
         return True
     if name not in _QUIET_LEVELS:
         return True
-    python_level = _PYTHON_LEVELS[name]
-    for logger in manager.loggers:
-        python_logger = getattr(logger, "_python_logger", None)
-        if python_logger is None or python_logger.isEnabledFor(python_level):
-            return True
+    if any(_writes(getattr(logger, "_python_logger", None), name) for logger in manager.loggers):
+        return True
     # dbt's own tracking callback reads one event, a warning
     return any(
         callback is not tracking_callback and not getattr(callback, READS_NO_QUIET_EVENTS, False)
