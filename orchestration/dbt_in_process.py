@@ -27,6 +27,7 @@ no callback of ours reads, yet dbt-core made each one's message (its text and a 
 
 dbt's Jinja is compiled to Python once and kept in the target folder for the next run
 (`jinja_code_cache`): every run is a new process, and dbt compiles each node's template anew.
+So are the JSON schemas dbt checks its configuration with (`dbt_schema_cache`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource
 from dagster_dbt.asset_utils import extract_runtime_selection_from_args, get_updated_cli_invocation_params_for_context
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
-from orchestration import jinja_code_cache
+from orchestration import dbt_schema_cache, jinja_code_cache
 
 # dbt's events that carry a node's result (what dagster-dbt turns into outputs and check results)
 RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
@@ -125,7 +126,7 @@ def run_build(
 
     setattr(collect, READS_NO_QUIET_EVENTS, True)  # the result events are at level info
 
-    outcome = invoke(argv, callbacks=[collect], jinja_cache=target_path)
+    outcome = invoke(argv, callbacks=[collect], cache_folder=target_path)
     known, unknown = split_by_manifest(results, params.manifest)
     if unknown:
         context.log.warning(
@@ -275,11 +276,12 @@ def built_only_when_read() -> Iterator[None]:
         EventManager.fire_event = original  # type: ignore[method-assign]
 
 
-def invoke(argv: list[str], callbacks: list[Callable[[Any], None]], jinja_cache: Path | None = None) -> Any:
+def invoke(argv: list[str], callbacks: list[Callable[[Any], None]], cache_folder: Path | None = None) -> Any:
     """`dbtRunner(callbacks).invoke(argv)` in a thread of its own, while this thread waits.
 
-    dbt's Jinja is compiled through `jinja_code_cache`, kept in the folder `jinja_cache` between
-    invocations (None: during this one only).
+    dbt's Jinja is compiled through `jinja_code_cache` and its configuration schemas are built
+    through `dbt_schema_cache`, both kept in `cache_folder` between invocations (None: during
+    this one only).
 
     The waiting thread is the one Dagster interrupts when the run is terminated. The interrupt is
     passed on to dbt as the `KeyboardInterrupt` Ctrl-C would raise (dbt then cancels its queries
@@ -294,7 +296,8 @@ def invoke(argv: list[str], callbacks: list[Callable[[Any], None]], jinja_cache:
             with (
                 formatted_only_when_written(),
                 built_only_when_read(),
-                jinja_code_cache.compiled_once(jinja_cache),
+                jinja_code_cache.compiled_once(cache_folder),
+                dbt_schema_cache.schemas_kept(cache_folder),
             ):
                 outcome["result"] = dbtRunner(callbacks=callbacks).invoke(argv)
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread

@@ -15,25 +15,18 @@ settings, in memory during the invocation and in one file in dbt's target folder
 The cache applies to dbt's two environment classes only, while `compiled_once` is active (around
 our in-process dbt invocation). It stands aside for an environment whose output depends on more
 than the key holds (an asynchronous one, a custom `finalize`, an autoescape function) and when
-dbt's macro debugging is on (which renames the code's file for Python's line cache). The file
-starts with Python's bytecode version (another Python's file is not read) and every key holds
-the versions of Jinja and of dbt-common, whose parser and extensions dbt's environments compile
-with (another version finds no entries and adds its own); an unreadable file is ignored
-and replaced. Entries no run has used for `KEEP_DAYS` are dropped when the file is written, so it
-holds about one project's worth. It is code, trusted as the project's `.pyc` files are: it lives
-in the warehouse's dbt target folder, which only the pipeline writes.
+dbt's macro debugging is on (which renames the code's file for Python's line cache). Every key
+holds the versions of Jinja and of dbt-common, whose parser and extensions dbt's environments
+compile with (another version finds no entries and adds its own). The file (`kept_entries`:
+Python's bytecode version in its header, unreadable files replaced, entries unused for
+`KEEP_DAYS` dropped) holds code, trusted as the project's `.pyc` files are.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import importlib.util
-import logging
-import marshal
-import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -43,12 +36,12 @@ from typing import Any
 
 import jinja2
 
+from orchestration.kept_entries import KEEP_DAYS, KeptEntries
+
 CACHE_FILE = "jinja_code.marshal"
-KEEP_DAYS = 30
+__all__ = ["CACHE_FILE", "KEEP_DAYS", "CodeCache", "compiled_once", "environment_key"]
 # first item of the file: a file written by another Python (its marshal format) is not read
 _FORMAT = ("jinja-code-cache", 1, importlib.util.MAGIC_NUMBER.hex())
-
-_log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -91,76 +84,17 @@ def environment_key(env: jinja2.Environment) -> tuple | None:
     )
 
 
-class CodeCache:
-    """Code objects by key, read from and written to one file (`path`, None: memory only)."""
+class CodeCache(KeptEntries):
+    """Jinja's code objects by key, read from and written to one file (`path`, None: memory only)."""
 
     def __init__(self, path: Path | None, today: date | None = None):
-        self.path = path
-        self.today = (today or date.today()).toordinal()
-        self._lock = threading.Lock()
-        self._entries: dict[str, tuple[int, CodeType]] = self._read()
-        self._changed = False
-        self.hits = self.misses = 0
-
-    def _read(self) -> dict[str, tuple[int, CodeType]]:
-        if self.path is None or not self.path.exists():
-            return {}
-        try:
-            stored = marshal.loads(self.path.read_bytes())
-            if not (isinstance(stored, tuple) and len(stored) == 2 and stored[0] == _FORMAT):
-                return {}
-            return {
-                key: (int(used), code)
-                for key, (used, code) in stored[1].items()
-                if isinstance(key, str) and isinstance(code, CodeType)
-            }
-        except (OSError, EOFError, ValueError, TypeError, AttributeError) as exc:
-            _log.warning("dbt's compiled Jinja cache %s is unreadable (%s); it is rebuilt", self.path, exc)
-            return {}
+        super().__init__(path, _FORMAT, lambda value: isinstance(value, CodeType), "dbt's compiled Jinja cache", today)
 
     @staticmethod
     def key(env_key: tuple, source: str, name: str | None, filename: str | None, defer_init: bool) -> str:
         digest = hashlib.sha256(repr((env_key, name, filename, defer_init)).encode())
         digest.update(source.encode("utf-8", "surrogatepass"))
         return digest.hexdigest()
-
-    def get(self, key: str) -> CodeType | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                self.misses += 1
-                return None
-            self.hits += 1
-            if entry[0] != self.today:
-                self._entries[key] = (self.today, entry[1])
-                self._changed = True
-            return entry[1]
-
-    def put(self, key: str, code: CodeType) -> None:
-        with self._lock:
-            self._entries[key] = (self.today, code)
-            self._changed = True
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def save(self) -> None:
-        """Write the entries used within `KEEP_DAYS` (atomically; only when something changed)."""
-        if self.path is None or not self._changed:
-            return
-        with self._lock:
-            kept = {key: entry for key, entry in self._entries.items() if self.today - entry[0] < KEEP_DAYS}
-            data = marshal.dumps((_FORMAT, kept))
-        partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            partial.write_bytes(data)
-            os.replace(partial, self.path)  # a reader sees the old file or the new one, never half
-            self._changed = False
-        except OSError as exc:  # a cache: the run goes on without it
-            _log.warning("could not write dbt's compiled Jinja cache %s: %s", self.path, exc)
-            with contextlib.suppress(OSError):  # ENOTDIR, say, where the folder is a file
-                partial.unlink()
 
 
 def _cached_compile(cache: CodeCache, original: Any) -> Any:
