@@ -36,6 +36,7 @@ import ctypes
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -276,6 +277,63 @@ def built_only_when_read() -> Iterator[None]:
         EventManager.fire_event = original  # type: ignore[method-assign]
 
 
+# where an event made by `made_only_when_read` keeps its arguments until something reads it
+_ARGUMENTS = "_dbt_event_arguments"
+
+
+@contextmanager
+def made_only_when_read() -> Iterator[None]:
+    """While open, dbt's debug events (and test-level ones) make their protobuf when first read.
+
+    dbt makes each event's protobuf from its arguments when the event is created (protobuf's
+    `ParseDict`, at the call site: `fire_event(SQLQuery(sql=..., node_info=...))`), before
+    `fire_event` is called, so the debug events `built_only_when_read` drops were still made:
+    about a second of dbt's threads in a one-day update. Such an event now keeps its arguments
+    and makes its protobuf, by dbt's own constructor, the first time anything reads or sets an
+    attribute of it: its message, a log line, a callback. An event nobody reads is never made.
+    Events of other levels, and any event given positional arguments, are made at once as before.
+    When the block closes, every such event still alive is made, and dbt's class is its own again.
+    """
+    from dbt_common.events.base_types import BaseEvent, DebugLevel, TestLevel
+
+    original_init, original_getattr, original_setattr = BaseEvent.__init__, BaseEvent.__getattr__, BaseEvent.__setattr__
+    waiting: weakref.WeakSet = weakref.WeakSet()
+
+    def make(event: Any) -> None:
+        arguments = event.__dict__.pop(_ARGUMENTS, None)
+        if arguments is not None:
+            original_init(event, **arguments)
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807 - dbt's method
+        if args or not isinstance(self, DebugLevel | TestLevel):
+            original_init(self, *args, **kwargs)
+        else:
+            self.__dict__[_ARGUMENTS] = kwargs
+            waiting.add(self)
+
+    def __getattr__(self: Any, key: str) -> Any:  # noqa: N807 - only for what the instance lacks
+        if _ARGUMENTS in self.__dict__:
+            make(self)
+            return getattr(self, key)
+        return original_getattr(self, key)
+
+    def __setattr__(self: Any, key: str, value: Any) -> None:  # noqa: N807
+        make(self)
+        original_setattr(self, key, value)
+
+    BaseEvent.__init__, BaseEvent.__getattr__, BaseEvent.__setattr__ = __init__, __getattr__, __setattr__
+    try:
+        yield
+    finally:
+        for event in list(waiting):  # kept by someone past the invocation: readable as ever
+            make(event)
+        BaseEvent.__init__, BaseEvent.__getattr__, BaseEvent.__setattr__ = (
+            original_init,
+            original_getattr,
+            original_setattr,
+        )
+
+
 def invoke(argv: list[str], callbacks: list[Callable[[Any], None]], cache_folder: Path | None = None) -> Any:
     """`dbtRunner(callbacks).invoke(argv)` in a thread of its own, while this thread waits.
 
@@ -296,6 +354,7 @@ def invoke(argv: list[str], callbacks: list[Callable[[Any], None]], cache_folder
             with (
                 formatted_only_when_written(),
                 built_only_when_read(),
+                made_only_when_read(),
                 jinja_code_cache.compiled_once(cache_folder),
                 dbt_schema_cache.schemas_kept(cache_folder),
             ):

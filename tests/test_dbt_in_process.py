@@ -186,6 +186,8 @@ def test_dbt_makes_and_formats_only_the_log_lines_it_writes_and_writes_the_same_
             "written": {name: written[name] for name in ("file_log", "stdout_log")},
             "built": built["messages"],
             "seen": seen,
+            # what the file says of each statement (debug events): made from the same arguments
+            "queries": collections.Counter(e["data"]["sql"] for e in file_lines if e["info"]["name"] == "SQLQuery"),
         }
 
     plain_info = {}
@@ -214,6 +216,7 @@ def test_dbt_makes_and_formats_only_the_log_lines_it_writes_and_writes_the_same_
             assert ours["built"] == sum(ours["seen"].values())
         else:
             assert sum(n for (_, lvl), n in ours["file"].items() if lvl == "debug") > 10
+            assert ours["queries"] == plain["queries"] and len(ours["queries"]) > 0
             # the file log writes debug events: each is made a message, and the callback gets it too
             assert _steady(ours["seen"]) == _steady(plain["seen"])
             assert ours["built"] == sum(ours["seen"].values())
@@ -226,3 +229,55 @@ def test_dbt_makes_and_formats_only_the_log_lines_it_writes_and_writes_the_same_
 
     assert EventManager.add_logger.__qualname__ == "EventManager.add_logger"
     assert EventManager.fire_event.__qualname__ == "EventManager.fire_event"
+
+
+def test_a_debug_event_is_made_when_first_read_and_the_same_as_one_made_at_once(monkeypatch):
+    """`made_only_when_read`: dbt's debug events keep their arguments until read; what is read is
+    what dbt makes of them at once; other events are made at once; dbt's class is its own after."""
+    from dbt.adapters.events.types import SQLQuery
+    from dbt_common.events import base_types
+    from dbt_common.events.types import Note
+
+    made = collections.Counter()
+
+    def counting(js_dict, message, *args, _original=base_types.ParseDict, **kwargs):
+        made[type(message).__name__] += 1
+        return _original(js_dict, message, *args, **kwargs)
+
+    monkeypatch.setattr(base_types, "ParseDict", counting)
+    arguments = {
+        "conn_name": "model.x",
+        "sql": "select 1",
+        "node_info": {"unique_id": "model.x", "node_status": "started"},
+    }
+    at_once = SQLQuery(**arguments)
+    assert made == {"SQLQuery": 1}
+    original = (base_types.BaseEvent.__init__, base_types.BaseEvent.__getattr__, base_types.BaseEvent.__setattr__)
+
+    with dbt_in_process.made_only_when_read():
+        dropped = SQLQuery(**arguments)
+        assert dropped.level_tag().value == "debug"  # what decides whether it is read: no protobuf yet
+        assert made == {"SQLQuery": 1}
+        read = SQLQuery(**arguments)
+        assert read.message() == "On model.x: select 1" == at_once.message()
+        assert read.to_dict() == at_once.to_dict()
+        assert made == {"SQLQuery": 2}
+        changed = SQLQuery(**arguments)
+        changed.sql = "select 2"  # setting makes it first, then sets
+        assert changed.message() == "On model.x: select 2"
+        note = Note(msg="an info event")  # not a debug event: made at once
+        assert made == {"SQLQuery": 3, "Note": 1}
+        kept = SQLQuery(**{**arguments, "sql": "select 3"})
+        broken = SQLQuery(conn_name="model.x", sql=["not", "text"])  # dbt raises under pytest
+        with pytest.raises(Exception, match="Unable to parse logging event dictionary"):
+            broken.message()  # when read, not when created
+        del dropped, broken
+    # an event still held when the block closes is made then, and reads as ever with dbt's class
+    assert (
+        base_types.BaseEvent.__init__,
+        base_types.BaseEvent.__getattr__,
+        base_types.BaseEvent.__setattr__,
+    ) == original
+    assert made["SQLQuery"] == 5
+    assert kept.message() == "On model.x: select 3"
+    assert note.msg == "an info event"
