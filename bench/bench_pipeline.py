@@ -108,7 +108,7 @@ def one_run(start: date, end: date) -> dict:
         }
         # the instance configuration `make run` uses (writer pool, batched event storage)
         home = folder / "dagster_home"
-        subprocess.run(["make", "-s", f"DAGSTER_HOME={home}", f"{home}/dagster.yaml"], cwd=ROOT, check=True)
+        subprocess.run(["make", "-s", f"DAGSTER_HOME={home}", f"{home}/dagster.yaml", "bytecode"], cwd=ROOT, check=True)
         generation = _step("generation", [PYTHON, "-c", GENERATE, str(start), str(end), str(folder / "gen")], env)
         build = [PYTHON, "-m", "orchestration", "run", "--start", str(start), "--end", str(end)]
         full = _step("full build", build, env)

@@ -326,7 +326,10 @@ def made_only_when_read() -> Iterator[None]:
         yield
     finally:
         for event in list(waiting):  # kept by someone past the invocation: readable as ever
-            make(event)
+            try:
+                make(event)
+            except Exception:  # noqa: BLE001, S112 - dbt's own error for it, raised here, would hide the build's
+                continue
         BaseEvent.__init__, BaseEvent.__getattr__, BaseEvent.__setattr__ = (
             original_init,
             original_getattr,

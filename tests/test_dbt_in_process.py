@@ -272,12 +272,15 @@ def test_a_debug_event_is_made_when_first_read_and_the_same_as_one_made_at_once(
         with pytest.raises(Exception, match="Unable to parse logging event dictionary"):
             broken.message()  # when read, not when created
         del dropped, broken
+        held_broken = SQLQuery(conn_name="model.x", sql=["not", "text"])  # held past the block
     # an event still held when the block closes is made then, and reads as ever with dbt's class
     assert (
         base_types.BaseEvent.__init__,
         base_types.BaseEvent.__getattr__,
         base_types.BaseEvent.__setattr__,
     ) == original
-    assert made["SQLQuery"] == 5
+    assert made["SQLQuery"] == 6  # the held broken one was tried at the close, without raising there
+    with pytest.raises(AttributeError):
+        held_broken.message()
     assert kept.message() == "On model.x: select 3"
     assert note.msg == "an info event"
