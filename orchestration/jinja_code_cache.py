@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -40,8 +39,6 @@ from orchestration.kept_entries import KEEP_DAYS, KeptEntries
 
 CACHE_FILE = "jinja_code.marshal"
 __all__ = ["CACHE_FILE", "KEEP_DAYS", "CodeCache", "compiled_once", "environment_key"]
-# first item of the file: a file written by another Python (its marshal format) is not read
-_FORMAT = ("jinja-code-cache", 1, importlib.util.MAGIC_NUMBER.hex())
 
 
 @functools.cache
@@ -84,11 +81,15 @@ def environment_key(env: jinja2.Environment) -> tuple | None:
     )
 
 
+def _is_code(value: Any) -> bool:
+    return isinstance(value, CodeType)
+
+
 class CodeCache(KeptEntries):
     """Jinja's code objects by key, read from and written to one file (`path`, None: memory only)."""
 
     def __init__(self, path: Path | None, today: date | None = None):
-        super().__init__(path, _FORMAT, lambda value: isinstance(value, CodeType), "dbt's compiled Jinja cache", today)
+        super().__init__(path, "jinja-code-cache", 1, _is_code, "dbt's compiled Jinja cache", today)
 
     @staticmethod
     def key(env_key: tuple, source: str, name: str | None, filename: str | None, defer_init: bool) -> str:

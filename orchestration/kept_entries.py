@@ -5,8 +5,8 @@ installed code and the project: compiling Jinja to Python (`jinja_code_cache`), 
 schemas it validates the project's configuration with (`dbt_schema_cache`). Each keeps its
 results here, by a key that names everything the result depends on.
 
-The file is Python's `marshal` format, headed by the caller's format tuple (which holds Python's
-bytecode version: another Python's file is not read). An unreadable or foreign file is ignored
+The file is Python's `marshal` format, headed by the cache's name, its layout's version and
+Python's bytecode version (another Python's file is not read). An unreadable or foreign file is ignored
 with a warning and replaced; a folder that cannot be written leaves the run going with a warning.
 Entries no run has used for `KEEP_DAYS` are dropped when the file is written, so it holds about
 one project's worth. The file is trusted as the project's `.pyc` files are: it lives in the
@@ -16,6 +16,7 @@ warehouse's dbt target folder, which only the pipeline writes.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import marshal
 import os
@@ -33,20 +34,22 @@ _log = logging.getLogger(__name__)
 class KeptEntries:
     """Values by key, read from and written to one file (`path`, None: memory only).
 
-    `is_value` says whether a stored value is one of ours (anything else in the file is
-    skipped); `label` names the cache in warnings.
+    `name` and `version` head the file (with Python's bytecode version: a file of another name,
+    layout or Python is not read); `is_value` says whether a stored value is one of ours
+    (anything else in the file is skipped); `label` names the cache in warnings.
     """
 
     def __init__(
         self,
         path: Path | None,
-        file_format: tuple,
+        name: str,
+        version: int,
         is_value: Callable[[Any], bool],
         label: str,
         today: date | None = None,
     ):
         self.path = path
-        self.file_format = file_format
+        self.file_format = (name, version, importlib.util.MAGIC_NUMBER.hex())
         self.is_value = is_value
         self.label = label
         self.today = (today or date.today()).toordinal()

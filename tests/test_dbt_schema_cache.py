@@ -166,8 +166,8 @@ def test_a_schema_the_file_cannot_hold_exactly_is_built_each_time_and_not_kept(t
         def to_dict(self):
             return self.schema
 
-    odd = {"enum": [{"a", "set"}]}  # marshal writes a set, but not every value: here an object
-    for schema in (odd, {"default": object()}):
+    odd = {"enum": [{"a", "set"}]}  # not JSON, but marshal writes a set exactly: kept
+    for schema in (odd, {"default": object()}):  # an object marshal cannot write at all: not kept
         cache = SchemaCache(tmp_path / CACHE_FILE)
         build = dbt_schema_cache._kept_build(cache, lambda cls, schema=schema: Built(schema))
         assert build(Project).to_dict() is schema

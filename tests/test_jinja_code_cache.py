@@ -139,8 +139,15 @@ def test_a_template_that_does_not_compile_raises_as_before_and_is_not_kept(tmp_p
 
 @pytest.mark.parametrize(
     "content",
-    [b"not marshal at all", marshal.dumps(("another-format", 9, {})), marshal.dumps({"k": 1}), b""],
-    ids=["garbage", "other-format", "other-shape", "empty"],
+    [
+        b"not marshal at all",
+        marshal.dumps(("another-format", 9, {})),
+        marshal.dumps({"k": 1}),
+        b"",
+        # this cache's name and layout, written by another Python (bytecode version): not read
+        marshal.dumps((("jinja-code-cache", 1, "00000000"), {"k": (1, compile("1", "<k>", "eval"))})),
+    ],
+    ids=["garbage", "other-format", "other-shape", "empty", "other-python"],
 )
 def test_an_unreadable_or_foreign_file_is_set_aside_and_replaced(tmp_path, content, caplog):
     path = tmp_path / CACHE_FILE
