@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from orchestration import settings
-from orchestration.assets.publish import PUBLICATION_KEY
+from orchestration.assets.publish import PUBLICATION_KEY, ServingLayout
 from orchestration.checks import raw_checks
 from orchestration.demo.calls import generate_calls
 from orchestration.raw_tables import CALLS
@@ -232,7 +232,7 @@ def test_a_failing_blocking_check_prevents_publish(warehouse_copy, session_insta
 
 READER = textwrap.dedent("""
     import json, os, sys, time, duckdb
-    serving, stop, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    serving, stop, out, progress = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
     seen, reads, errors = [], 0, []
     deadline = time.time() + 300
     while not os.path.exists(stop) and time.time() < deadline:
@@ -256,6 +256,8 @@ READER = textwrap.dedent("""
             reads += 1
             if not seen or seen[-1] != pub_id:
                 seen.append(pub_id)
+                with open(progress, "a") as f:  # the test waits for each id here before switching again
+                    print(pub_id, file=f)
         except Exception as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
     json.dump({"reads": reads, "seen": seen, "errors": errors}, open(out, "w"))
@@ -266,22 +268,34 @@ def test_a_reader_never_sees_a_half_published_state(warehouse_copy, session_inst
     from orchestration.run_all import run_range
 
     serving = settings.serving_path()
-    stop, out = tmp_path / "stop", tmp_path / "reader.json"
+    stop, out, progress = tmp_path / "stop", tmp_path / "reader.json", tmp_path / "seen.txt"
+    layout = ServingLayout(serving)
     # every check passes again (an earlier test left failures), and the layout has its `current` pointer
     assert run_range(date(2024, 3, 10), date(2024, 3, 12), instance=session_instance).success
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(serving), str(stop), str(out)])
+    published = [layout.current_id()]
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(serving), str(stop), str(out), str(progress)])
+
+    def reader_has_seen(publication_id: str) -> None:
+        """Wait until the reader read `publication_id`: each switch then happens while it reads, and
+        it sees every publication however slowly it starts or loops (a fixed sleep once did not)."""
+        deadline = time.monotonic() + 120
+        while publication_id not in (progress.read_text().split() if progress.exists() else []):
+            assert reader.poll() is None and time.monotonic() < deadline, f"the reader never read {publication_id}"
+            time.sleep(0.05)
+
     try:
-        time.sleep(1.0)
+        reader_has_seen(published[0])
         for _ in range(3):
             assert run_in_location([PUBLICATION_KEY], session_instance).success
-        time.sleep(0.5)
+            published.append(layout.current_id())
+            reader_has_seen(published[-1])
     finally:
         stop.touch()
         reader.wait(timeout=60)
     report = json.loads(out.read_text())
     assert report["errors"] == []
-    assert len(report["seen"]) >= 3  # at least three publications seen switching
-    assert report["reads"] > 10
+    assert report["seen"] == published  # each publication, in order, none half-published
+    assert len(set(published)) == 4
 
 
 def test_a_publication_switches_database_and_parquet_together_and_cleans_up(
@@ -289,7 +303,6 @@ def test_a_publication_switches_database_and_parquet_together_and_cleans_up(
 ):
     """A serving path with a quote in it; leftovers of a crashed publish; an interrupted publish."""
     import orchestration.assets.publish as publish_module
-    from orchestration.assets.publish import ServingLayout
     from orchestration.run_all import run_range
 
     serving = tmp_path / "O'Brien's share" / "warehouse.duckdb"
