@@ -73,10 +73,11 @@ def test_retries_every_transient_fault_and_still_loads_exactly(arcgis_server, se
         Fault("500"),
     ]
     fake = FakeArcGIS(
-        {LAYER: Layer(calls_to_features(served_calls), max_record_count=400)}, faults=faults, read_delay=1.0
+        {LAYER: Layer(calls_to_features(served_calls), max_record_count=400)}, faults=faults, read_delay=3.0
     )
     sleeps = Sleeps()
-    loaded = _client(arcgis_server, fake, sleeps=sleeps, attempts=4, read_timeout=0.4).fetch(DAY, DAY)
+    # the stalled answer is 2x the timeout; an ordinary page must come well within it, even in a slow hour
+    loaded = _client(arcgis_server, fake, sleeps=sleeps, attempts=4, read_timeout=1.5).fetch(DAY, DAY)
     _assert_same_rows(loaded, _expected(served_calls, DAY))
     assert fake.faults == []  # every fault was served
     assert 2.0 in sleeps  # Retry-After honored
