@@ -79,9 +79,33 @@ def run_range(start: date, end: date, instance: dg.DagsterInstance | None = None
     return RangeRun(results)
 
 
+# How long the summary waits for another run's writer step to let go of the warehouse file
+# (DuckDB admits no reader beside a writer in another process). A writer step is seconds
+# long; a whole ten-year build's dbt step a few minutes, beyond which the summary says so.
+SUMMARY_WAIT_SECONDS = 300.0
+
+
+def open_read_only(path: str, wait_seconds: float = SUMMARY_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:
+    """The warehouse, read-only, once no other process holds its write lock.
+
+    Runs take turns through the writer pool, but the summary of `make run` reads outside any
+    step: while a run launched from the UI is in a writer step, opening the file fails with
+    DuckDB's "Could not set lock". Retried with growing pauses (0.1 s doubling, at most 2 s)
+    until `wait_seconds`; then that error is raised, and the summary prints it."""
+    deadline, pause = time.monotonic() + wait_seconds, 0.1
+    while True:
+        try:
+            return duckdb.connect(path, read_only=True)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 2.0)
+
+
 def table_counts(path: str, schemas: tuple[str, ...] = SUMMARY_SCHEMAS) -> list[tuple[str, str, int]]:
     """(schema, table, rows) for every table in `schemas`."""
-    with duckdb.connect(path, read_only=True) as conn:
+    with open_read_only(path) as conn:
         tables = conn.execute(
             "select table_schema, table_name from information_schema.tables "
             "where table_type = 'BASE TABLE' and table_schema in ({}) order by 1, 2".format(
@@ -96,7 +120,7 @@ def print_ems_intake(path: str, days: list[date]) -> None:
     """What the EMS reports put into the fact table and what they sent to quarantine, by day."""
     if not days:
         return
-    with duckdb.connect(path, read_only=True) as conn:
+    with open_read_only(path) as conn:
         rows = conn.execute(
             """
             select r.day, r.raw_rows, coalesce(f.fact_rows, 0), coalesce(q.reasons, '')

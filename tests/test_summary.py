@@ -52,3 +52,59 @@ def test_a_failed_run_is_summarized_without_a_traceback(tmp_path, monkeypatch, c
     assert "What failed, and why (loads that fail are not committed: the previous rows are kept):" in text
     assert "raw__calls_for_service: " in text and "coordinates_inside_baltimore" in text
     assert "No serving database was published yet" in text
+
+
+HOLDER = """
+import os, sys, time, duckdb
+path, stop = sys.argv[1], sys.argv[2]
+conn = duckdb.connect(path)  # read-write: DuckDB's lock on the file, as a run's writer step holds it
+conn.execute("create schema raw; create table raw.calls_for_service as select * from range(3)")
+print("holding", flush=True)
+while not os.path.exists(stop):
+    time.sleep(0.05)
+conn.close()
+"""
+
+
+def _hold_write_lock(path, stop):
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), str(stop)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+def test_the_summary_waits_for_another_runs_writer_to_let_go(tmp_path):
+    """`make run`'s summary reads outside the writer pool: while another process writes the
+    warehouse (a run launched from the UI), it waits instead of printing a lock error."""
+    import threading
+
+    from orchestration.run_all import table_counts
+
+    path, stop = tmp_path / "w.duckdb", tmp_path / "stop"
+    holder = _hold_write_lock(path, stop)
+    try:
+        threading.Timer(1.0, stop.touch).start()
+        counts = table_counts(str(path))
+        assert stop.exists()  # read only after the writer was told to let go
+        assert counts == [("raw", "calls_for_service", 3)]
+    finally:
+        stop.touch()
+        holder.wait(timeout=60)
+
+
+def test_the_summary_gives_up_after_its_wait_with_duckdbs_error(tmp_path):
+    import duckdb
+
+    from orchestration.run_all import open_read_only
+
+    path, stop = tmp_path / "w.duckdb", tmp_path / "stop"
+    holder = _hold_write_lock(path, stop)
+    try:
+        with pytest.raises(duckdb.IOException, match="Could not set lock"):
+            open_read_only(str(path), wait_seconds=0.5)
+    finally:
+        stop.touch()
+        holder.wait(timeout=60)
+    # another I/O error is not waited for: a file that is not a database fails at once
+    (tmp_path / "not.duckdb").write_text("not a database")
+    with pytest.raises(duckdb.Error):
+        open_read_only(str(tmp_path / "not.duckdb"), wait_seconds=3600)
