@@ -39,7 +39,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,9 @@ class DbtBuild:
     manifest: Mapping[str, Any]
     target_path: Path
     exception: BaseException | None = None
+    # dbt's status of each node it ran in this invocation ("success", "pass", "fail", "error",
+    # "skipped", ...), unit tests included (they give Dagster no event)
+    statuses: Mapping[str, str] = field(default_factory=dict)
 
 
 def dbt_argv(
@@ -154,7 +157,17 @@ def run_build(
         manifest=params.manifest,
         target_path=target_path,
         exception=outcome.exception,
+        statuses={raw["data"]["node_info"]["unique_id"]: node_status(raw) for raw in known},
     )
+
+
+def node_status(raw: Mapping[str, Any]) -> str:
+    """dbt's status of the node of a result event ("success", "pass", "fail", ...). A test's
+    result event carries it in its own `status`: a unit test's node_info says "None"."""
+    data = raw.get("data", {})
+    if raw.get("info", {}).get("name") == "LogTestResult" and data.get("status"):
+        return str(data["status"])
+    return str(data.get("node_info", {}).get("node_status"))
 
 
 def split_by_manifest(

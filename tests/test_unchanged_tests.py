@@ -11,12 +11,19 @@ import duckdb
 
 from orchestration import settings
 from orchestration.assets.dbt import dbt_project, warehouse_dbt_models
-from orchestration.assets.unchanged_tests import PASSED_TESTS_TABLE, DbtTestInputs, record, recorded
+from orchestration.assets.unchanged_tests import PASSED_TESTS_TABLE, DbtTestInputs, outcomes, record, recorded
 from tests.conftest import TEST_END
 
 POPULATION_TEST = "accepted_range_stg_bchd_nhp__csa_indicators_population__0"
 DATE_TEST = "unique_dim_date_date_key"
 CALL_ID_TEST = "unique_fct_calls_for_service_call_id"
+UNIT_TEST = "calls_staging_converts_epoch_ms_to_local_time_and_normalizes_text"
+
+
+def _unit_tests_run() -> dict[str, str]:
+    """dbt's status of each unit test the last invocation ran (run_results.json of this warehouse)."""
+    results = json.loads((settings.dbt_target_path() / "run_results.json").read_text())["results"]
+    return {r["unique_id"].split(".")[-1]: r["status"] for r in results if r["unique_id"].startswith("unit_test.")}
 
 
 def _dbt_run(instance, config: dict | None = None):
@@ -83,6 +90,7 @@ def test_unchanged_tests_are_reused_and_a_changed_input_brings_its_tests_back(wa
         assert first[CALL_ID_TEST] == (True, False)
         reused = sum(1 for _, r in first.values() if r)
         assert reused >= 40, reused
+        assert _unit_tests_run() == {}  # passed in the session's build, its code and columns unchanged
 
         # a bad population arrives in the NHP table: its test runs again, and fails
         with duckdb.connect(str(warehouse_copy)) as conn:
@@ -123,6 +131,7 @@ def test_unchanged_tests_are_reused_and_a_changed_input_brings_its_tests_back(wa
         # asked to: every test runs
         forced = _by_name(_dbt_run(instance, {"rerun_unchanged_tests": True}))
         assert not any(r for _, r in forced.values())
+        assert _unit_tests_run() == {UNIT_TEST: "pass"}
     _assert_dbt_parsed_the_project_once(runs=6)
     with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
         # the bookkeeping holds test ids and digests only
@@ -187,3 +196,56 @@ def test_a_test_the_project_no_longer_has_is_forgotten(tmp_path):
         }
         record(conn, {}, [])  # without the project's tests, nothing else is forgotten
         assert set(recorded(conn)) == {"test.p.kept", "test.p.new"}
+
+
+def test_a_unit_tests_fingerprint_follows_its_code_and_its_inputs_columns_not_their_rows(tmp_path, monkeypatch):
+    """The unit test reads fixed rows: new calls leave it reusable; a column of the table its
+    fixture stands in for, its fixtures, the model's SQL or the DuckDB version bring it back."""
+    import copy
+
+    from orchestration.assets import unchanged_tests
+
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    inputs = DbtTestInputs(manifest)
+    [unit] = [u for u in inputs.unit_tests() if u.endswith(UNIT_TEST)]
+    date_key = next(u for u in inputs.candidates() if u.split(".")[2] == DATE_TEST)
+    calls = next(u for u, s in manifest["sources"].items() if s["name"] == "calls_for_service")
+    model = manifest["unit_tests"][unit]["depends_on"]["nodes"][0]
+    assert calls in inputs.ancestors(unit) and model in inputs.ancestors(unit)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        conn.execute("create schema raw")
+        conn.execute("create table raw.calls_for_service as select 1::bigint as recordId, 'x' as description")
+
+        def prints(m):
+            return DbtTestInputs(m).fingerprints(conn, [unit, date_key])
+
+        before = prints(manifest)
+        conn.execute("insert into raw.calls_for_service values (2, 'y')")  # a day of calls arrives
+        assert prints(manifest) == before
+        conn.execute("alter table raw.calls_for_service add column priority varchar")
+        after_columns = prints(manifest)
+        assert after_columns[unit] != before[unit] and after_columns[date_key] == before[date_key]
+
+        fixtures = copy.deepcopy(manifest)
+        fixtures["unit_tests"][unit]["given"][0]["rows"] = [{"recordId": 99}]
+        assert prints(fixtures)[unit] != after_columns[unit] and prints(fixtures)[date_key] == before[date_key]
+        code = copy.deepcopy(manifest)
+        code["nodes"][model]["raw_code"] += "\n-- edited"
+        assert prints(code)[unit] != after_columns[unit]
+
+        monkeypatch.setattr(unchanged_tests, "_installed", lambda name: "9.9.9")  # another DuckDB
+        assert all(prints(manifest)[t] != after_columns[t] for t in (unit, date_key))
+
+
+def test_a_unit_test_is_recorded_only_when_dbt_ran_it_and_it_passed():
+    units = ["unit_test.p.m.passes", "unit_test.p.m.fails", "unit_test.p.m.not_run"]
+    passed, not_passed = outcomes(
+        ["test.p.ok", "test.p.bad", "test.p.reused", *units],
+        reused=["test.p.reused"],
+        unit_tests=units,
+        passed_checks={"test.p.ok"},
+        statuses={"unit_test.p.m.passes": "pass", "unit_test.p.m.fails": "fail", "test.p.ok": "pass"},
+    )
+    assert passed == {"test.p.ok", "unit_test.p.m.passes"}
+    # a unit test dbt did not run (model not selected, build stopped) keeps what was recorded
+    assert not_passed == {"test.p.bad", "unit_test.p.m.fails"}

@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from datetime import date
 from pathlib import Path
@@ -161,16 +162,25 @@ class ReusedTests:
         self.database = database
         manifest = json.loads(dbt_project.manifest_path.read_text())
         self.names = {uid: node["name"] for uid, node in manifest["nodes"].items()}
+        inputs = unchanged_tests.DbtTestInputs(manifest, (dbt_project.project_dir / "dbt_project.yml").read_text())
+        self.unit_tests = inputs.unit_tests()
+        units = manifest.get("unit_tests", {})
+        # selected by package and name (a unit test's name is unique only within its model)
+        names = Counter(units[uid]["name"] for uid in self.unit_tests)
+        self.names.update(
+            {uid: f"unit_test:{units[uid]['package_name']}.{units[uid]['name']}" for uid in self.unit_tests}
+        )
         self.tests = [uid for uid, node in manifest["nodes"].items() if node["resource_type"] == "test"]
+        self.tests += self.unit_tests
         translator = WarehouseTranslator()
         selected = set(context.selected_asset_check_keys)
-        inputs = unchanged_tests.DbtTestInputs(manifest, (dbt_project.project_dir / "dbt_project.yml").read_text())
         keys = {
             uid: get_asset_check_key_for_test(manifest, translator, uid, dbt_project) for uid in inputs.candidates()
         }
         self.keys = {uid: key for uid, key in keys.items() if key is not None and key in selected}
+        reusable_units = [uid for uid in self.unit_tests if names[units[uid]["name"]] == 1]
         with duckdb.connect(database) as conn:
-            self.fingerprints = inputs.fingerprints(conn, self.keys)
+            self.fingerprints = inputs.fingerprints(conn, [*self.keys, *reusable_units])
             previous = unchanged_tests.recorded(conn)
         self.reused = (
             {}
@@ -187,8 +197,11 @@ class ReusedTests:
         return ["--exclude", " ".join(sorted(self.names[uid] for uid in self.reused))] if self.reused else []
 
     def results(self) -> Iterator[dg.AssetCheckResult]:
+        """A passed check for each reused data test (a unit test is no asset check)."""
         for uid, passed_at in self.reused.items():
-            key = self.keys[uid]
+            key = self.keys.get(uid)
+            if key is None:
+                continue
             yield dg.AssetCheckResult(
                 asset_key=key.asset_key,
                 check_name=key.name,
@@ -199,14 +212,14 @@ class ReusedTests:
                 },
             )
 
-    def record(self, passed: set[str]) -> None:
+    def record(self, passed: set[str], statuses: Mapping[str, str]) -> None:
         """Fingerprints of the tests that ran and passed; tests that ran and did not pass, and
-        tests the project no longer has, are forgotten."""
-        ran = set(self.fingerprints) - set(self.reused)
+        tests the project no longer has, are forgotten. `passed`: the data tests whose checks
+        passed; `statuses`: dbt's status of each node it ran (a unit test passed as "pass"; one
+        that did not run, its model not selected or the build stopped before it, is left as it was)."""
+        ok, not_ok = unchanged_tests.outcomes(self.fingerprints, self.reused, self.unit_tests, passed, statuses)
         with duckdb.connect(self.database) as conn:
-            unchanged_tests.record(
-                conn, {uid: self.fingerprints[uid] for uid in ran & passed}, ran - passed, known=self.tests
-            )
+            unchanged_tests.record(conn, {uid: self.fingerprints[uid] for uid in ok}, not_ok, known=self.tests)
 
 
 def partition_window(tags: Mapping[str, str]) -> tuple[date, date] | None:
@@ -320,7 +333,7 @@ def warehouse_dbt_models(
         else:
             yield event
     yield from reuse.results()
-    reuse.record(passed)
+    reuse.record(passed, build.statuses)
     if not build.success:
         raise dg.Failure(
             "dbt build failed: see the dbt log above (failed models and tests are listed there)"

@@ -14,7 +14,13 @@ last passed:
   source table upstream of it (row count and a sum of row hashes, leaving out the load time:
   the reference tables are reloaded every day with the same rows).
 
-A reused test is reported to Dagster as passed, saying so in its metadata with the time it
+The project's unit test (the calls' staging model on fixed rows) reads no data at all: its result
+depends on its own definition, the code upstream, the macros, the versions of dbt and DuckDB,
+and the columns (names and types) of the tables its fixtures stand in for. With those the same
+since it passed, it is reused too (about 0.3 s of each update); dbt reports unit tests to
+Dagster as nothing, so a reused one is only logged.
+
+A reused data test is reported to Dagster as passed, saying so in its metadata with the time it
 last ran: the publication audit reads it like any other result. A test that fails, warns or
 errors is never recorded, so it runs again until it passes. `full_refresh` and
 `rerun_unchanged_tests` run every test.
@@ -26,11 +32,15 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from importlib import metadata
 from typing import Any
 
 import duckdb
 
 from orchestration.raw_tables import LOADED_AT_COLUMN, RAW_TABLES
+
+# what the SQL runs on: a new DuckDB or adapter may compute a function differently
+ENGINE_VERSIONS = ("duckdb", "dbt-duckdb")
 
 # bookkeeping of reused tests (beside the incremental models' ledgers; never published)
 PASSED_TESTS_TABLE = "incremental_state.passed_tests"
@@ -65,6 +75,10 @@ class DbtTestInputs:
             self._ancestors[unique_id] = frozenset(found)
         return self._ancestors[unique_id]
 
+    def unit_tests(self) -> list[str]:
+        """The project's unit tests (they read fixed rows, never a table's data)."""
+        return sorted(self.manifest.get("unit_tests", {}))
+
     def candidates(self) -> list[str]:
         """Data tests that read no source growing by day."""
         sources = self.manifest["sources"]
@@ -76,7 +90,11 @@ class DbtTestInputs:
         )
 
     def _code(self, unique_id: str) -> Any:
-        node = self.manifest["nodes"].get(unique_id) or self.manifest["sources"][unique_id]
+        node = (
+            self.manifest["nodes"].get(unique_id)
+            or self.manifest.get("unit_tests", {}).get(unique_id)
+            or self.manifest["sources"][unique_id]
+        )
         return [
             unique_id,
             node.get("checksum"),
@@ -85,6 +103,8 @@ class DbtTestInputs:
             node.get("raw_code"),
             node.get("schema"),
             node.get("identifier"),
+            # a unit test's fixtures and expected rows
+            *([node.get("given"), node.get("expect"), node.get("overrides")] if "given" in node else []),
         ]
 
     def fingerprints(self, conn: duckdb.DuckDBPyConnection, tests: Iterable[str]) -> dict[str, str]:
@@ -92,23 +112,44 @@ class DbtTestInputs:
         shared = _digest(
             [
                 self.manifest["metadata"].get("dbt_version"),
+                [_installed(name) for name in ENGINE_VERSIONS],
                 self.manifest["metadata"].get("project_id"),
                 self.project_file,
                 sorted((uid, m.get("macro_sql")) for uid, m in self.manifest["macros"].items()),
             ]
         )
+        unit_tests = set(self.manifest.get("unit_tests", {}))
         contents: dict[str, Any] = {}
+        columns: dict[str, Any] = {}
         result = {}
         for test in tests:
             upstream = sorted(self.ancestors(test))
+            # a data test reads its sources' rows; a unit test only their columns
+            read, kind = (columns, column_types) if test in unit_tests else (contents, table_content)
             for uid in upstream:
-                if uid in self.manifest["sources"] and uid not in contents:
+                if uid in self.manifest["sources"] and uid not in read:
                     source = self.manifest["sources"][uid]
-                    contents[uid] = table_content(conn, source["schema"], source.get("identifier") or source["name"])
+                    read[uid] = kind(conn, source["schema"], source.get("identifier") or source["name"])
             result[test] = _digest(
-                [shared, self._code(test), [self._code(u) for u in upstream], [contents.get(u) for u in upstream]]
+                [shared, self._code(test), [self._code(u) for u in upstream], [read.get(u) for u in upstream]]
             )
         return result
+
+
+def _installed(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def column_types(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> Any:
+    """Names and types of a table's columns, in order (what dbt builds a unit test's fixture from)."""
+    return conn.execute(
+        "select column_name, data_type from information_schema.columns where table_schema = ? and table_name = ? "
+        "order by ordinal_position",
+        [schema, table],
+    ).fetchall()
 
 
 def table_content(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> Any:
@@ -131,6 +172,25 @@ def table_content(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> A
         return conn.execute(f"select count(*), sum(hash(t)) from ({rows}) t").fetchone()
     except duckdb.Error as exc:
         return f"unreadable: {exc}"
+
+
+def outcomes(
+    candidates: Iterable[str],
+    reused: Iterable[str],
+    unit_tests: Iterable[str],
+    passed_checks: set[str],
+    statuses: Mapping[str, str],
+) -> tuple[set[str], set[str]]:
+    """(passed, not passed) among the `candidates` this build ran rather than reused.
+
+    A data test that was not reused ran (its check reports it; `passed_checks` are those that
+    passed). A unit test gives Dagster no check: it ran if dbt reported a status for it
+    (`statuses`), and passed if that status is "pass"; one dbt did not run (its model not
+    selected, or the build stopped before it) is neither, and keeps what was recorded."""
+    units, skipped = set(unit_tests), set(reused)
+    ran = {uid for uid in candidates if uid not in skipped and (uid not in units or uid in statuses)}
+    passed = {uid for uid in ran if (statuses.get(uid) == "pass" if uid in units else uid in passed_checks)}
+    return passed, ran - passed
 
 
 def recorded(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, datetime]]:
