@@ -91,7 +91,8 @@ def open_read_only(path: str, wait_seconds: float = SUMMARY_WAIT_SECONDS) -> duc
     Runs take turns through the writer pool, but the summary of `make run` reads outside any
     step: while a run launched from the UI is in a writer step, opening the file fails with
     DuckDB's "Could not set lock". Retried with growing pauses (0.1 s doubling, at most 2 s)
-    until `wait_seconds`; then that error is raised, and the summary prints it."""
+    until `wait_seconds`, saying once that it waits; then that error is raised, and the summary
+    prints it."""
     deadline, pause = time.monotonic() + wait_seconds, 0.1
     while True:
         try:
@@ -99,6 +100,8 @@ def open_read_only(path: str, wait_seconds: float = SUMMARY_WAIT_SECONDS) -> duc
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() + pause > deadline:
                 raise
+        if pause == 0.1:
+            print(f"  another run is writing {path}: waiting up to {wait_seconds:.0f} s to read it", flush=True)
         time.sleep(pause)
         pause = min(pause * 2, 2.0)
 

@@ -72,7 +72,7 @@ def _hold_write_lock(path, stop):
     return holder
 
 
-def test_the_summary_waits_for_another_runs_writer_to_let_go(tmp_path):
+def test_the_summary_waits_for_another_runs_writer_to_let_go(tmp_path, capsys):
     """`make run`'s summary reads outside the writer pool: while another process writes the
     warehouse (a run launched from the UI), it waits instead of printing a lock error."""
     import threading
@@ -86,6 +86,8 @@ def test_the_summary_waits_for_another_runs_writer_to_let_go(tmp_path):
         counts = table_counts(str(path))
         assert stop.exists()  # read only after the writer was told to let go
         assert counts == [("raw", "calls_for_service", 3)]
+        waiting = [line for line in capsys.readouterr().out.splitlines() if "waiting up to 300 s" in line]
+        assert len(waiting) == 1  # said once, not at every retry
     finally:
         stop.touch()
         holder.wait(timeout=60)

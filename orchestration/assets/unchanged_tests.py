@@ -156,15 +156,7 @@ def table_content(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> A
     """Row count and sum of row hashes, without the load time (a daily reload of the same rows
     is the same content); a table that cannot be read gives a value no earlier run recorded."""
     try:
-        columns = [
-            c
-            for (c,) in conn.execute(
-                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-                "order by ordinal_position",
-                [schema, table],
-            ).fetchall()
-            if c != LOADED_AT_COLUMN
-        ]
+        columns = [c for c, _ in column_types(conn, schema, table) if c != LOADED_AT_COLUMN]
         if not columns:
             return "missing"
         select = ", ".join(f'"{c}"' for c in columns)
