@@ -36,7 +36,7 @@ select description_raw,
 from (select distinct description_raw from validated where description_raw is not null);
 
 create or replace temp table call_types as
-select s.description_raw, cast('0x' || left(md5(s.description_key), 13) as bigint) as call_type_key, coalesce(r.category, 'Unclassified') as category
+select s.description_raw, md5(s.description_key) as call_type_key, coalesce(r.category, 'Unclassified') as category
 from spellings s
 left join (
     select s2.description_key, r.category,
@@ -47,13 +47,13 @@ left join (
 ) r on r.description_key = s.description_key and r.rank = 1;
 
 create or replace temp table geography as
-select upper(neighborhood) as neighborhood_normalized, cast('0x' || left(md5(upper(neighborhood)), 13) as bigint) as geography_key, csa
+select upper(neighborhood) as neighborhood_normalized, md5(upper(neighborhood)) as geography_key, csa
 from w.raw.neighborhoods;
 
 create or replace temp table fct as
 select v.record_id as call_id, cast(strftime(v.called_at_local, '%Y%m%d') as integer) as date_key,
     extract(hour from v.called_at_local) as time_of_day_key,
-    coalesce(t.call_type_key, -1) as call_type_key, coalesce(g.geography_key, -1) as geography_key,
+    coalesce(t.call_type_key, '-1') as call_type_key, coalesce(g.geography_key, '-1') as geography_key,
     v.latitude, v.longitude, v.partition_date, 1 as call_count
 from validated v
 left join call_types t using (description_raw)

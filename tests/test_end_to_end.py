@@ -121,7 +121,7 @@ def test_calls_without_a_neighborhood_are_placed_by_their_point(built):
         path,
         """select f.latitude, f.longitude, g.neighborhood, f.geography_method
         from marts.fct_calls_for_service f join marts.dim_geography g using (geography_key)
-        where f.geography_method like 'point%' or f.geography_key = -1""",
+        where f.geography_method like 'point%' or f.geography_key = '-1'""",
     )
     hoods = neighborhood_frame()
     placed = [(lat, lon, n) for lat, lon, n, m in rows if m == "point_within"]

@@ -508,19 +508,15 @@ def test_point_assignments_add_new_points_and_reassign_all_when_the_polygons_cha
 
 def test_legacy_relations_are_dropped_and_a_wide_validated_table_is_rebuilt(warehouse_copy, tmp_path):
     """Relations of earlier versions are dropped before dbt builds. A validated-calls table of the
-    old layout (every staging column) and a fact whose dimension keys are md5 text (the layout
-    before integer keys) are rebuilt in the new one, equal to a full refresh."""
+    old layout (every staging column) is rebuilt in the new one, equal to a full refresh."""
     from orchestration.assets.dbt import drop_legacy_relations
 
     with duckdb.connect(str(warehouse_copy)) as conn:
         conn.execute("create view staging.stg_health__csa_indicators as select 1 as x")  # a legacy name
         conn.execute("alter table intermediate.int_calls_for_service__validated add column object_id bigint")
-        conn.execute("alter table marts.fct_calls_for_service alter call_type_key type varchar")
-        conn.execute("alter table marts.fct_calls_for_service alter geography_key type varchar")
     assert drop_legacy_relations(str(warehouse_copy)) == [
         "staging.stg_health__csa_indicators",
         "intermediate.int_calls_for_service__validated",
-        "marts.fct_calls_for_service",  # once, though both of its keys are text
     ]
     assert drop_legacy_relations(str(warehouse_copy)) == []  # nothing left to drop
     dbt(warehouse_copy, tmp_path / "target", "build", "--select", *SELECT)
@@ -533,21 +529,13 @@ def test_legacy_relations_are_dropped_and_a_wide_validated_table_is_rebuilt(ware
                 "where table_name = 'int_calls_for_service__validated'"
             ).fetchall()
         }
-        key_types = set(
-            conn.execute(
-                "select column_name, data_type from information_schema.columns "
-                "where table_name = 'fct_calls_for_service' and column_name in ('call_type_key', 'geography_key')"
-            ).fetchall()
-        )
     assert "stg_health__csa_indicators" not in names
     assert "object_id" not in columns and {"record_id", "quarantine_reason", "called_at_local"} <= columns
-    assert key_types == {("call_type_key", "BIGINT"), ("geography_key", "BIGINT")}
     full = tmp_path / "full" / warehouse_copy.name
     full.parent.mkdir()
     shutil.copy(warehouse_copy, full)
     dbt(full, tmp_path / "target_full", "build", "--select", *SELECT, "--full-refresh")
     assert differences(warehouse_copy, full, "int_calls_for_service__validated") == 0
-    assert differences(warehouse_copy, full, "fct_calls_for_service") == 0
 
 
 def test_the_scoped_unique_test_groups_every_id_when_every_day_is_in_scope(warehouse_copy, tmp_path):

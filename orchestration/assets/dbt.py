@@ -109,15 +109,10 @@ LEGACY_RELATIONS = (
     ("staging", "stg_ems__naloxone_administrations", "view"),
     ("staging", "stg_health__csa_indicators", "view"),
 )
-# (schema, table, column, type or None): a table holding the column (of that type, when one is
-# named) has an older layout that an incremental build cannot change (on_schema_change: fail);
-# it is dropped and rebuilt in full. The validated calls once carried every staging column
-# (object_id among them); the fact's dimension keys were md5 text before they were integers.
-LEGACY_LAYOUTS = (
-    ("intermediate", "int_calls_for_service__validated", "object_id", None),
-    ("marts", "fct_calls_for_service", "call_type_key", "VARCHAR"),
-    ("marts", "fct_calls_for_service", "geography_key", "VARCHAR"),
-)
+# (schema, table, column): a table holding the column has an older layout that an incremental
+# build cannot change (on_schema_change: fail); it is dropped and rebuilt in full. The validated
+# calls once carried every staging column (object_id among them).
+LEGACY_LAYOUTS = (("intermediate", "int_calls_for_service__validated", "object_id"),)
 
 
 def drop_legacy_relations(database: str) -> list[str]:
@@ -134,16 +129,12 @@ def drop_legacy_relations(database: str) -> list[str]:
             ).fetchall()
         }
         stale = [r for r in LEGACY_RELATIONS if r in present]
-        for schema, table, column, data_type in LEGACY_LAYOUTS:
-            if (
-                conn.execute(
-                    "select count(*) from information_schema.columns "
-                    "where table_schema = ? and table_name = ? and column_name = ? "
-                    "and (? is null or data_type = ?)",
-                    [schema, table, column, data_type, data_type],
-                ).fetchone()[0]
-                and (schema, table, "table") not in stale
-            ):
+        for schema, table, column in LEGACY_LAYOUTS:
+            if conn.execute(
+                "select count(*) from information_schema.columns "
+                "where table_schema = ? and table_name = ? and column_name = ?",
+                [schema, table, column],
+            ).fetchone()[0]:
                 stale.append((schema, table, "table"))
         for schema, table, kind in stale:
             conn.execute(f'drop {kind} if exists {schema}."{table}"')

@@ -18,7 +18,7 @@ select
     description_raw,
     description_key,
     case when description_key is null then {{ unknown_key() }}
-        else {{ dimension_key(['description_key']) }} end as call_type_key,
+        else {{ surrogate_key(['description_key']) }} end as call_type_key,
     rule_id,
     match_type as rule_match_type,
     pattern as rule_pattern,

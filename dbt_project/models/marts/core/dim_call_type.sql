@@ -1,6 +1,6 @@
 -- One row per description key (the feed's spellings after normalization; see
 -- macros/call_descriptions.sql), classified by the first matching rule of the call_type_rules
--- seed; keys no rule matches are 'Unclassified'. Key -1 is the Unknown member for calls without
+-- seed; keys no rule matches are 'Unclassified'. Key '-1' is the Unknown member for calls without
 -- a usable description.
 with spellings as (
     select * from {{ ref('int_call_descriptions__classified') }}

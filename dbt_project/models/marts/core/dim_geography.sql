@@ -1,11 +1,11 @@
--- Neighborhood -> CSA -> ZIP and police district, plus the explicit Unknown member (-1)
+-- Neighborhood -> CSA -> ZIP and police district, plus the explicit Unknown member ('-1')
 -- for facts with no or an unrecognized neighborhood.
 with neighborhoods as (
     select * from {{ ref('stg_reference__neighborhoods') }}
 )
 
 select
-    {{ dimension_key(['neighborhood_normalized']) }} as geography_key,
+    {{ surrogate_key(['neighborhood_normalized']) }} as geography_key,
     neighborhood,
     neighborhood_normalized,
     csa,
