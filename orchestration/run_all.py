@@ -93,15 +93,16 @@ def open_read_only(path: str, wait_seconds: float = SUMMARY_WAIT_SECONDS) -> duc
     DuckDB's "Could not set lock". Retried with growing pauses (0.1 s doubling, at most 2 s)
     until `wait_seconds`, saying once that it waits; then that error is raised, and the summary
     prints it."""
-    deadline, pause = time.monotonic() + wait_seconds, 0.1
+    deadline, pause, told = time.monotonic() + wait_seconds, 0.1, False
     while True:
         try:
             return duckdb.connect(path, read_only=True)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() + pause > deadline:
                 raise
-        if pause == 0.1:
+        if not told:
             print(f"  another run is writing {path}: waiting up to {wait_seconds:.0f} s to read it", flush=True)
+            told = True
         time.sleep(pause)
         pause = min(pause * 2, 2.0)
 

@@ -166,7 +166,7 @@ class ReusedTests:
         self.unit_tests = inputs.unit_tests()
         units = manifest.get("unit_tests", {})
         # selected by package and name (a unit test's name is unique only within its model)
-        names = Counter(units[uid]["name"] for uid in self.unit_tests)
+        name_counts = Counter(units[uid]["name"] for uid in self.unit_tests)
         self.names.update(
             {uid: f"unit_test:{units[uid]['package_name']}.{units[uid]['name']}" for uid in self.unit_tests}
         )
@@ -178,7 +178,7 @@ class ReusedTests:
             uid: get_asset_check_key_for_test(manifest, translator, uid, dbt_project) for uid in inputs.candidates()
         }
         self.keys = {uid: key for uid, key in keys.items() if key is not None and key in selected}
-        reusable_units = [uid for uid in self.unit_tests if names[units[uid]["name"]] == 1]
+        reusable_units = [uid for uid in self.unit_tests if name_counts[units[uid]["name"]] == 1]
         with duckdb.connect(database) as conn:
             self.fingerprints = inputs.fingerprints(conn, [*self.keys, *reusable_units])
             previous = unchanged_tests.recorded(conn)
