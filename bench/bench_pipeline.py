@@ -14,6 +14,13 @@ processes under `/usr/bin/time -v` (wall time and peak RSS):
 
 Runs repeat `--runs` times; the report gives medians and the ratio full build / baseline.
 
+For each pipeline step (full build, update, late correction) it also records where the time
+went, from the Dagster runs the step made (their event log in the bench's DAGSTER_HOME): each
+run's steps in seconds, the time of the process outside its runs (start, imports, definitions,
+summary), and dbt's own elapsed time and node count (its run_results.json). The report gives
+the median of each of these across runs (`median_breakdown`), so a change shows in the part it
+touched rather than only in the total.
+
     .venv/bin/python bench/bench_pipeline.py --start 2015-01-01 --end 2024-12-31 --runs 3
 """
 
@@ -27,10 +34,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from datetime import date, timedelta
+import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# the steps that run the pipeline (they have a breakdown)
+PIPELINE_STEPS = ("full_build", "one_day_update", "late_correction_30_days_back")
 PYTHON = sys.executable
 
 GENERATE = """
@@ -54,6 +64,31 @@ from orchestration.run_all import run_range
 day = date.fromisoformat(sys.argv[1])
 result = run_range(day, day, instance=dg.DagsterInstance.get(), log_level="ERROR")
 sys.exit(0 if result.success else 1)
+"""
+
+# argv: a UNIX time; prints (JSON) the runs created since then, in order: each run's job, its
+# seconds from first to last event, and each step's seconds from its start to its success or failure
+RUN_STEPS = """
+import json, sys
+from datetime import datetime, timezone
+import dagster as dg
+since = datetime.fromtimestamp(float(sys.argv[1]), tz=timezone.utc)
+runs = []
+with dg.DagsterInstance.get() as instance:
+    for run in reversed(instance.get_runs(filters=dg.RunsFilter(created_after=since))):
+        logs = instance.all_logs(run.run_id)
+        starts, steps = {}, {}
+        for entry in logs:
+            event = entry.dagster_event
+            if event is None:
+                continue
+            if event.event_type_value == "STEP_START":
+                starts[event.step_key] = entry.timestamp
+            elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts:
+                steps[event.step_key] = round(entry.timestamp - starts[event.step_key], 2)
+        seconds = round(logs[-1].timestamp - logs[0].timestamp, 2) if logs else 0.0
+        runs.append({"job": run.job_name, "status": run.status.value, "seconds": seconds, "steps": steps})
+print(json.dumps(runs))
 """
 
 # argv: warehouse, script, and optionally a database file: the script's tables are then written
@@ -94,6 +129,51 @@ def _step(name: str, args: list[str], env: dict[str, str]) -> dict:
     return result
 
 
+def breakdown(wall: float, since: float, env: dict[str, str]) -> dict:
+    """Where a pipeline step's `wall` seconds went: its Dagster runs (created after `since`) and
+    their steps, the rest of its process, and dbt's elapsed time and node count."""
+    proc = subprocess.run(
+        [PYTHON, "-c", RUN_STEPS, str(since)], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    runs = json.loads(proc.stdout)
+    result = {"runs": runs, "outside_runs_seconds": round(wall - sum(r["seconds"] for r in runs), 2)}
+    run_results = Path(env["WAREHOUSE_DB"] + ".dbt") / "run_results.json"
+    if run_results.exists():
+        dbt = json.loads(run_results.read_text())
+        if dbt["metadata"]["generated_at"] >= datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%dT%H:%M:%S"):
+            result["dbt_elapsed_seconds"] = round(dbt["elapsed_time"], 2)
+            result["dbt_nodes"] = len(dbt["results"])
+    return result
+
+
+def _pipeline_step(name: str, args: list[str], env: dict[str, str]) -> dict:
+    """`_step` for a command that runs the pipeline, with its breakdown (`breakdown`)."""
+    since = time.time()
+    result = _step(name, args, env)
+    result["breakdown"] = breakdown(result["seconds"], since, env)
+    return result
+
+
+def flat_breakdown(b: dict) -> dict[str, float]:
+    """A breakdown's figures by name, summed over runs when several runs have the same step
+    (`run_seconds`, `outside_runs_seconds`, `step:<key>`, `dbt_elapsed_seconds`)."""
+    flat: dict[str, float] = {"outside_runs_seconds": b["outside_runs_seconds"]}
+    flat["run_seconds"] = round(sum(r["seconds"] for r in b["runs"]), 2)
+    for run in b["runs"]:
+        for key, seconds in run["steps"].items():
+            flat[f"step:{key}"] = round(flat.get(f"step:{key}", 0.0) + seconds, 2)
+    if "dbt_elapsed_seconds" in b:
+        flat["dbt_elapsed_seconds"] = b["dbt_elapsed_seconds"]
+    return flat
+
+
+def median_breakdown(runs: list[dict], step: str) -> dict[str, float]:
+    """The median of each breakdown figure of `step` over the runs that have it."""
+    flats = [flat_breakdown(r[step]["breakdown"]) for r in runs if "breakdown" in r[step]]
+    names = sorted({name for flat in flats for name in flat})
+    return {name: round(statistics.median(f[name] for f in flats if name in f), 2) for name in names}
+
+
 def one_run(start: date, end: date) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         folder = Path(tmp)
@@ -111,10 +191,10 @@ def one_run(start: date, end: date) -> dict:
         subprocess.run(["make", "-s", f"DAGSTER_HOME={home}", f"{home}/dagster.yaml", "bytecode"], cwd=ROOT, check=True)
         generation = _step("generation", [PYTHON, "-c", GENERATE, str(start), str(end), str(folder / "gen")], env)
         build = [PYTHON, "-m", "orchestration", "run", "--start", str(start), "--end", str(end)]
-        full = _step("full build", build, env)
+        full = _pipeline_step("full build", build, env)
         next_day = end + timedelta(days=1)
-        update = _step("one-day update", [PYTHON, "-c", UPDATE, str(next_day)], env)
-        late = _step("late correction", [PYTHON, "-c", UPDATE, str(next_day - timedelta(days=30))], env)
+        update = _pipeline_step("one-day update", [PYTHON, "-c", UPDATE, str(next_day)], env)
+        late = _pipeline_step("late correction", [PYTHON, "-c", UPDATE, str(next_day - timedelta(days=30))], env)
         script = str(ROOT / "bench" / "baseline.sql")
         baseline = _step("baseline", [PYTHON, "-c", BASELINE, env["WAREHOUSE_DB"], script], env)
         base_sql_seconds, fact_rows = baseline["stdout"].split()[-2:]
@@ -125,9 +205,9 @@ def one_run(start: date, end: date) -> dict:
         return {
             "calls": int(generation["stdout"].splitlines()[-1]),
             "generation": {k: generation[k] for k in ("seconds", "peak_rss_gb")},
-            "full_build": {k: full[k] for k in ("seconds", "peak_rss_gb")},
-            "one_day_update": {k: update[k] for k in ("seconds", "peak_rss_gb")},
-            "late_correction_30_days_back": {k: late[k] for k in ("seconds", "peak_rss_gb")},
+            "full_build": {k: full[k] for k in ("seconds", "peak_rss_gb", "breakdown")},
+            "one_day_update": {k: update[k] for k in ("seconds", "peak_rss_gb", "breakdown")},
+            "late_correction_30_days_back": {k: late[k] for k in ("seconds", "peak_rss_gb", "breakdown")},
             "baseline": {
                 "seconds": baseline["seconds"],
                 "sql_seconds": round(float(base_sql_seconds), 2),
@@ -151,14 +231,7 @@ def main() -> int:
     for i in range(args.runs):
         runs.append(one_run(start, end))
         print(f"run {i + 1}: {json.dumps(runs[-1])}", flush=True)
-    steps = [
-        "generation",
-        "full_build",
-        "one_day_update",
-        "late_correction_30_days_back",
-        "baseline",
-        "baseline_persisted",
-    ]
+    steps = ["generation", *PIPELINE_STEPS, "baseline", "baseline_persisted"]
     median = {s: {k: statistics.median(r[s][k] for r in runs) for k in ("seconds", "peak_rss_gb")} for s in steps}
     report = {
         "range": f"{start}..{end}",
@@ -169,6 +242,7 @@ def main() -> int:
             "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3),
         },
         "median": median,
+        "median_breakdown": {s: median_breakdown(runs, s) for s in PIPELINE_STEPS},
         "ratio_full_build_to_baseline": round(median["full_build"]["seconds"] / median["baseline"]["seconds"], 2),
         "ratio_full_build_to_baseline_persisted": round(
             median["full_build"]["seconds"] / median["baseline_persisted"]["seconds"], 2
