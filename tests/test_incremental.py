@@ -410,8 +410,12 @@ def test_a_publication_rewrites_only_changed_days_and_links_unchanged_years(ware
     changes = materialization.materialization.metadata["changes"].value
     assert changes["fct_calls_for_service"] == {"by_day": True, "days_rewritten": 1, "years": [2024]}
     emptied = "mart_unclassified_call_descriptions"
-    assert changes["mart_overdose_weekly"] == changes[emptied] == {"by_day": False, "rewritten": True}
-    unchanged = sorted(t for t, c in changes.items() if c == {"by_day": False, "rewritten": False})
+    assert changes[emptied] == {"by_day": False, "rewritten": True}
+    # a mart with a date column is compared and rewritten by its values: one week of it here
+    weekly = {"by_day": False, "rewritten": True, "sliced_by": "period_start", "slices_rewritten": 1}
+    assert changes["mart_overdose_weekly"] == weekly
+    assert changes["mart_overdose_daily"]["sliced_by"] == "day"
+    unchanged = sorted(t for t, c in changes.items() if c.get("rewritten") is False)
     # every other table without days is left as it was (the two with days are compared by day)
     assert set(unchanged) == set(changes) - {
         "fct_calls_for_service",
@@ -458,14 +462,20 @@ def test_a_publication_rewrites_only_changed_days_and_links_unchanged_years(ware
         conn.execute("delete from meta.day_summaries")
     with duckdb.connect(str(warehouse_copy)) as conn:
         conn.execute("update marts.fct_calls_for_service set priority = 'Low' where partition_date = date '2024-03-07'")
+        # a row without a day in a sliced mart: no slice holds it, so the mart is rewritten whole
+        conn.execute(
+            "insert into marts.mart_overdose_daily "
+            "select * replace (null as day) from marts.mart_overdose_daily limit 1"
+        )
     result = run_in_location([PUBLICATION_KEY], session_instance)
     assert result.success
     [materialization] = result.get_asset_materialization_events()
     changes = materialization.materialization.metadata["changes"].value
     assert changes[fact] == {"by_day": True, "days_rewritten": 1, "years": [2024]}
+    assert changes["mart_overdose_daily"] == {"by_day": False, "rewritten": True}
     # an empty table has no summary row: found equal to its (empty) published copy all the same
-    assert changes["mart_overdose_weekly"] == changes["dim_date"] == changes[emptied]
     assert changes[emptied] == {"by_day": False, "rewritten": False}
+    assert changes["mart_overdose_weekly"]["rewritten"] is changes["dim_date"]["rewritten"] is False
     with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
         conn.execute(f"attach '{layout.current_folder() / warehouse_copy.name}' as pub (read_only)")
         _assert_published_tables_equal_working_ones(conn, tables)

@@ -212,9 +212,15 @@ class ServingLayout:
 # Tables with this column are published day by day: only days whose rows differ from the previous
 # publication are rewritten in its database, and their Parquet is a folder of one file per year,
 # of which only the years holding such days are written again (the others are hard links).
-# Other tables are compared whole: one that did not change is neither copied nor written to
-# Parquet again (its file is a hard link).
 DAY_COLUMN = "partition_date"
+# A table without it but with one of these date columns (the first it has, in this order) is
+# compared and rewritten in the publication's database by that column's values, its slices: the
+# daily, weekly and monthly marts gain a day or change a recent period on each update, and
+# rewriting a slice costs less than the whole table (0.66 s against 1.6 s for the seven such
+# marts at ten years). Its Parquet stays one file, written again when any slice changed.
+# Other tables are compared whole. A table that did not change is neither copied nor written to
+# Parquet again (its file is a hard link).
+SLICE_COLUMNS = (DAY_COLUMN, "day", "period_start", "month_start", "analysis_date")
 
 
 def table_columns(conn, catalog: str, table: str) -> list[tuple[str, str]]:
@@ -235,25 +241,34 @@ def table_columns(conn, catalog: str, table: str) -> list[tuple[str, str]]:
 DAY_SUMMARIES = "meta.day_summaries"
 
 
-def summarize_days(conn, relation: str, into: str, by_day: bool = True) -> None:
-    """`into` (a temporary table): day, row count and sum of row hashes of `relation` (a sum,
-    unlike a XOR, does not cancel repeated rows); one row with a NULL day for the whole table
-    unless `by_day` (none for an empty table, either way)."""
-    day = DAY_COLUMN if by_day else "cast(null as date)"
+def slice_column(columns: list[tuple[str, str]]) -> str | None:
+    """The column a table is compared and rewritten by (`SLICE_COLUMNS`, a DATE), or None: whole."""
+    dates = {name for name, data_type in columns if data_type == "DATE"}
+    return next((name for name in SLICE_COLUMNS if name in dates), None)
+
+
+def summarize_days(conn, relation: str, into: str, column: str | None = DAY_COLUMN) -> None:
+    """`into` (a temporary table): each value of `column` (day), with the row count and sum of
+    row hashes of its rows in `relation` (a sum, unlike a XOR, does not cancel repeated rows);
+    one row with a NULL day for the whole table when `column` is None (none for an empty table,
+    either way)."""
+    day = f'"{column}"' if column else "cast(null as date)"
     conn.execute(
         f"create or replace temp table {into} as "
         f"select {day} as day, count(*) as n, sum(hash(t)) as h from {relation} as t group by 1"
     )
 
 
-def published_summary(conn, table: str, published: str, by_day: bool = True) -> str:
+def published_summary(conn, table: str, published: str, column: str | None = DAY_COLUMN) -> str:
     """The summary of the published copy (a relation): the one stored with it, or computed when
     none is (a publication written before summaries were kept, or before they covered every
-    table). A stored summary of an empty table has no row either: it is computed again, cheaply."""
+    table). A stored summary of an empty table has no row either: it is computed again, cheaply.
+    A summary stored by another column (a whole-table one, before the table was sliced) has a
+    NULL day, so it differs and the table is rewritten whole once."""
     stored = f"(select day, n, h from pub.{DAY_SUMMARIES} where table_name = {sql_string(table)})"
     if conn.execute(f"select count(*) from {stored}").fetchone()[0]:
         return stored
-    summarize_days(conn, published, "_published_days", by_day)
+    summarize_days(conn, published, "_published_days", column)
     return "_published_days"
 
 
@@ -271,27 +286,32 @@ def changed_days(conn, source: str, published: str) -> list[date] | None:
 
 def sync_table(conn, table: str, previous: set[str]) -> dict:
     """Make the publication's copy of `table` equal to the working one, rewriting as little as
-    possible: nothing when its columns and summary did not change; else only the changed days
-    of a table with DAY_COLUMN whose columns did not change; else the whole table. Returns what
-    was done (for metadata and the Parquet step)."""
+    possible: nothing when its columns and summary did not change; else, when its columns did
+    not change, only its changed days (DAY_COLUMN) or slices (`slice_column`); else the whole
+    table. Returns what was done (for metadata and the Parquet step: `by_day` tables have a
+    Parquet file per year, the others one file, written again when `rewritten`)."""
     source, published = f"{PUBLISHED_SCHEMA}.{table}", f"pub.{PUBLISHED_SCHEMA}.{table}"
     columns = table_columns(conn, conn.execute("select current_database()").fetchone()[0], table)
-    by_day = DAY_COLUMN in {name for name, _ in columns}
+    column = slice_column(columns)
+    by_day = column == DAY_COLUMN
     change: dict = {"by_day": by_day, "rewritten": True}
-    summarize_days(conn, source, "_source_days", by_day)
+    summarize_days(conn, source, "_source_days", column)
     if table in previous and table_columns(conn, "pub", table) == columns:
-        days = changed_days(conn, "_source_days", published_summary(conn, table, published, by_day))
-        if not by_day:
+        days = changed_days(conn, "_source_days", published_summary(conn, table, published, column))
+        if column is None:
             if days == []:
                 change = {"by_day": False, "rewritten": False}
         elif days is not None:
             if days:
                 conn.execute("create or replace temp table _changed_days as select unnest(?::DATE[]) as day", [days])
-                in_changed = f"{DAY_COLUMN} in (select day from _changed_days)"
+                in_changed = f'"{column}" in (select day from _changed_days)'
                 conn.execute(f"delete from {published} where {in_changed}")
                 conn.execute(f"insert into {published} select * from {source} where {in_changed}")
-            change = {"by_day": True, "days_rewritten": len(days), "years": sorted({d.year for d in days})}
-    if change.get("rewritten"):
+            if by_day:
+                change = {"by_day": True, "days_rewritten": len(days), "years": sorted({d.year for d in days})}
+            else:
+                change = {"by_day": False, "rewritten": bool(days), "sliced_by": column, "slices_rewritten": len(days)}
+    if change.get("rewritten") and "sliced_by" not in change:
         conn.execute(f"create or replace table {published} as select * from {source}")
     conn.execute(f"delete from pub.{DAY_SUMMARIES} where table_name = ?", [table])
     conn.execute(f"insert into pub.{DAY_SUMMARIES} select {sql_string(table)}, day, n, h from _source_days")
