@@ -313,6 +313,19 @@ def sync_table(conn, table: str, previous: set[str]) -> dict:
                 change = {"by_day": False, "rewritten": bool(days), "sliced_by": column, "slices_rewritten": len(days)}
     if change.get("rewritten") and "sliced_by" not in change:
         conn.execute(f"create or replace table {published} as select * from {source}")
+    else:
+        # The summaries compared only what they hold: a row written into the serving file by
+        # other means, under a day (or into a table) its stored summary does not cover, would
+        # stay. The row counts tell; the table is then rewritten whole.
+        published_rows = conn.execute(f"select count(*) from {published}").fetchone()[0]
+        source_rows = conn.execute("select coalesce(sum(n), 0) from _source_days").fetchone()[0]
+        if published_rows != source_rows:
+            conn.execute(f"create or replace table {published} as select * from {source}")
+            change = {
+                "by_day": by_day,
+                "rewritten": True,
+                "repaired": f"the published copy had {published_rows} rows for {source_rows} working rows",
+            }
     conn.execute(f"delete from pub.{DAY_SUMMARIES} where table_name = ?", [table])
     conn.execute(f"insert into pub.{DAY_SUMMARIES} select {sql_string(table)}, day, n, h from _source_days")
     return change
@@ -423,6 +436,10 @@ def publish(
                 for table in tables:
                     changes[table] = sync_table(conn, table, kept)
                     counts[table] = conn.execute(f"select count(*) from pub.{PUBLISHED_SCHEMA}.{table}").fetchone()[0]
+                    if "repaired" in changes[table]:
+                        context.log.warning(
+                            f"{table}: {changes[table]['repaired']} (changed outside the publication): rewritten whole"
+                        )
                 conn.execute("""create or replace table pub.meta.publication (
                     publication_id varchar, published_at timestamptz, git_commit varchar,
                     partitions json, row_counts json, check_results json)""")
