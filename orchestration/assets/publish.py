@@ -314,8 +314,8 @@ def sync_table(conn, table: str, previous: set[str]) -> dict:
     if change.get("rewritten") and "sliced_by" not in change:
         conn.execute(f"create or replace table {published} as select * from {source}")
     else:
-        # The summaries compared only what they hold: a row written into the serving file by
-        # other means, under a day (or into a table) its stored summary does not cover, would
+        # The working side was compared with the sums stored when the serving file was last
+        # written, not with the file: a row added to or deleted from it by other means would
         # stay. The row counts tell; the table is then rewritten whole.
         published_rows = conn.execute(f"select count(*) from {published}").fetchone()[0]
         source_rows = conn.execute("select coalesce(sum(n), 0) from _source_days").fetchone()[0]
