@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,14 +66,22 @@ result = run_range(day, day, instance=dg.DagsterInstance.get(), log_level="ERROR
 sys.exit(0 if result.success else 1)
 """
 
-# argv: a UNIX time; prints (JSON) the runs created since then, in order: each run's job, its
-# seconds from first to last event, and each step's seconds from its start to its success or failure
+# argv: a UNIX time; prints (JSON) the runs created since then, in order (each run's job, its
+# seconds from first to last event, and each step's seconds from its start to its success or
+# failure), and dbt's elapsed time and node count when its last invocation on this warehouse
+# (the run_results.json of `settings.dbt_target_path`) came after that time, else null
 RUN_STEPS = """
 import json, sys
 from datetime import datetime, timezone
 import dagster as dg
+from orchestration import settings
 since = datetime.fromtimestamp(float(sys.argv[1]), tz=timezone.utc)
-runs = []
+runs, dbt = [], None
+results = settings.dbt_target_path() / "run_results.json"
+if results.exists():
+    last = json.loads(results.read_text())
+    if datetime.fromisoformat(last["metadata"]["generated_at"].replace("Z", "+00:00")) >= since:
+        dbt = {"elapsed_seconds": round(last["elapsed_time"], 2), "nodes": len(last["results"])}
 with dg.DagsterInstance.get() as instance:
     for run in reversed(instance.get_runs(filters=dg.RunsFilter(created_after=since))):
         logs = instance.all_logs(run.run_id)
@@ -88,7 +96,7 @@ with dg.DagsterInstance.get() as instance:
                 steps[event.step_key] = round(entry.timestamp - starts[event.step_key], 2)
         seconds = round(logs[-1].timestamp - logs[0].timestamp, 2) if logs else 0.0
         runs.append({"job": run.job_name, "status": run.status.value, "seconds": seconds, "steps": steps})
-print(json.dumps(runs))
+print(json.dumps({"runs": runs, "dbt": dbt}))
 """
 
 # argv: warehouse, script, and optionally a database file: the script's tables are then written
@@ -135,14 +143,12 @@ def breakdown(wall: float, since: float, env: dict[str, str]) -> dict:
     proc = subprocess.run(
         [PYTHON, "-c", RUN_STEPS, str(since)], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
-    runs = json.loads(proc.stdout)
+    found = json.loads(proc.stdout)
+    runs = found["runs"]
     result = {"runs": runs, "outside_runs_seconds": round(wall - sum(r["seconds"] for r in runs), 2)}
-    run_results = Path(env["WAREHOUSE_DB"] + ".dbt") / "run_results.json"
-    if run_results.exists():
-        dbt = json.loads(run_results.read_text())
-        if dbt["metadata"]["generated_at"] >= datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%dT%H:%M:%S"):
-            result["dbt_elapsed_seconds"] = round(dbt["elapsed_time"], 2)
-            result["dbt_nodes"] = len(dbt["results"])
+    if found["dbt"] is not None:
+        result["dbt_elapsed_seconds"] = found["dbt"]["elapsed_seconds"]
+        result["dbt_nodes"] = found["dbt"]["nodes"]
     return result
 
 

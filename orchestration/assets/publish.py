@@ -284,12 +284,13 @@ def changed_days(conn, source: str, published: str) -> list[date] | None:
     return None if any(d is None for d in days) else days
 
 
-def sync_table(conn, table: str, previous: set[str]) -> dict:
+def sync_table(conn, table: str, previous: set[str]) -> tuple[dict, int]:
     """Make the publication's copy of `table` equal to the working one, rewriting as little as
     possible: nothing when its columns and summary did not change; else, when its columns did
     not change, only its changed days (DAY_COLUMN) or slices (`slice_column`); else the whole
     table. Returns what was done (for metadata and the Parquet step: `by_day` tables have a
-    Parquet file per year, the others one file, written again when `rewritten`)."""
+    Parquet file per year, the others one file, written again when `rewritten`) and the
+    published copy's row count."""
     source, published = f"{PUBLISHED_SCHEMA}.{table}", f"pub.{PUBLISHED_SCHEMA}.{table}"
     columns = table_columns(conn, conn.execute("select current_database()").fetchone()[0], table)
     column = slice_column(columns)
@@ -311,6 +312,7 @@ def sync_table(conn, table: str, previous: set[str]) -> dict:
                 change = {"by_day": True, "days_rewritten": len(days), "years": sorted({d.year for d in days})}
             else:
                 change = {"by_day": False, "rewritten": bool(days), "sliced_by": column, "slices_rewritten": len(days)}
+    source_rows = conn.execute("select coalesce(sum(n), 0) from _source_days").fetchone()[0]
     if change.get("rewritten") and "sliced_by" not in change:
         conn.execute(f"create or replace table {published} as select * from {source}")
     else:
@@ -318,7 +320,6 @@ def sync_table(conn, table: str, previous: set[str]) -> dict:
         # written, not with the file: a row added to or deleted from it by other means would
         # stay. The row counts tell; the table is then rewritten whole.
         published_rows = conn.execute(f"select count(*) from {published}").fetchone()[0]
-        source_rows = conn.execute("select coalesce(sum(n), 0) from _source_days").fetchone()[0]
         if published_rows != source_rows:
             conn.execute(f"create or replace table {published} as select * from {source}")
             change = {
@@ -328,7 +329,7 @@ def sync_table(conn, table: str, previous: set[str]) -> dict:
             }
     conn.execute(f"delete from pub.{DAY_SUMMARIES} where table_name = ?", [table])
     conn.execute(f"insert into pub.{DAY_SUMMARIES} select {sql_string(table)}, day, n, h from _source_days")
-    return change
+    return change, source_rows
 
 
 def write_parquet(conn, table: str, change: dict, folder: Path, previous_folder: Path | None) -> None:
@@ -434,8 +435,8 @@ def publish(
                     conn.execute(f"delete from pub.{DAY_SUMMARIES} where table_name = ?", [gone])
                 counts, changes = {}, {}
                 for table in tables:
-                    changes[table] = sync_table(conn, table, kept)
-                    counts[table] = conn.execute(f"select count(*) from pub.{PUBLISHED_SCHEMA}.{table}").fetchone()[0]
+                    # the count: the published copy's, equal to the working one's once synced
+                    changes[table], counts[table] = sync_table(conn, table, kept)
                     if "repaired" in changes[table]:
                         context.log.warning(
                             f"{table}: {changes[table]['repaired']} (changed outside the publication): rewritten whole"
