@@ -66,7 +66,72 @@ def checks_upstream(assets: Sequence[dg.AssetsDefinition], targets: list[dg.Asse
     return sorted((graph.get_check_spec(k) for k in keys), key=lambda s: (s.asset_key.to_user_string(), s.name))
 
 
-def audit_checks(context: dg.AssetExecutionContext, specs: list[dg.AssetCheckSpec]) -> list[dict]:
+class _PendingRuns:
+    """Which planned check executions belong to a run that has not touched the checked asset yet.
+
+    Dagster records a check as "planned" when a run is created, long before the run's step
+    executes it. A run launched beside this one (two schedules, or the UI) therefore leaves
+    planned records that are newer than the evaluations describing the data now in the
+    warehouse, while its steps wait for the writer slot this publication holds. Such a record says
+    nothing about the data, so the audit looks past it to the execution before it. A planned
+    record is passed over only while its run is still going and none of that run's steps that
+    execute the check or write the checked asset has started: a started step may have rewritten
+    the table (dbt's results reach Dagster only when its step ends), and a run that ended without
+    the evaluation (failed, cancelled, killed) leaves a check that never ran, which blocks.
+    """
+
+    def __init__(self, instance: dg.DagsterInstance):
+        self.instance = instance
+        self._runs: dict[str, tuple[bool, set[str], dict[dg.AssetKey, set[str]]]] = {}
+
+    def _run(self, run_id: str) -> tuple[bool, set[str], dict[dg.AssetKey, set[str]]]:
+        """(in progress, started step keys, step keys writing each asset) of one run, read once."""
+        if run_id not in self._runs:
+            run = self.instance.get_run_by_id(run_id)
+            if run is None or run.is_finished or run.execution_plan_snapshot_id is None:
+                self._runs[run_id] = (False, set(), {})
+            else:
+                started = {
+                    r.event_log_entry.step_key
+                    for r in self.instance.get_records_for_run(
+                        run_id, of_type=dg.DagsterEventType.STEP_START, limit=None
+                    ).records
+                }
+                writers: dict[dg.AssetKey, set[str]] = {}
+                plan = self.instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+                for step in plan.steps:
+                    for output in step.outputs:
+                        if output.properties is not None and output.properties.asset_key is not None:
+                            writers.setdefault(output.properties.asset_key, set()).add(step.key)
+                self._runs[run_id] = (True, started, writers)
+        return self._runs[run_id]
+
+    def not_started(self, record) -> bool:
+        """True when `record` is a planned execution whose run has not reached it (see above)."""
+        if record.status.value != "PLANNED" or record.event is None or record.event.dagster_event is None:
+            return False
+        in_progress, started, writers = self._run(record.run_id)
+        steps = {record.event.dagster_event.step_key} | writers.get(record.key.asset_key, set())
+        return in_progress and not (steps & started)
+
+
+def latest_executions(instance: dg.DagsterInstance, keys: list[dg.AssetCheckKey]) -> dict:
+    """Per check key, the latest execution that describes the data now in the warehouse.
+
+    That is Dagster's latest execution, unless it is only planned by a run that has not reached
+    it yet (`_PendingRuns`); then the one before it, and so on."""
+    storage = instance.event_log_storage
+    records = dict(storage.get_latest_asset_check_execution_by_key(keys))
+    pending = _PendingRuns(instance)
+    for key, record in records.items():
+        while record is not None and pending.not_started(record):
+            earlier = storage.get_asset_check_execution_history(key, limit=1, cursor=record.id)
+            record = earlier[0] if earlier else None
+        records[key] = record
+    return records
+
+
+def audit_checks(instance: dg.DagsterInstance, specs: list[dg.AssetCheckSpec]) -> list[dict]:
     """The latest result of every check in `specs`; refuse on a blocking failure.
 
     A blocking check (dbt `error` severity, blocking Python checks) that failed, or never ran,
@@ -76,11 +141,11 @@ def audit_checks(context: dg.AssetExecutionContext, specs: list[dg.AssetCheckSpe
     """
     if not specs:
         raise PublishRefused("no checks upstream of the publication: nothing could be audited")
-    records = context.instance.event_log_storage.get_latest_asset_check_execution_by_key([s.key for s in specs])
+    records = latest_executions(instance, [s.key for s in specs])
     results, refusals = [], []
     for spec in specs:
         record = records.get(spec.key)
-        # a check planned in a run that failed before it ran has a record but no evaluation
+        # a check planned in a run that ended before it ran has a record but no evaluation
         finished = record is not None and record.status.value in ("SUCCEEDED", "FAILED")
         evaluation = record.evaluation if finished else None
         passed = getattr(evaluation, "passed", None)
@@ -119,7 +184,7 @@ def build_serving_publication(audited: Sequence[dg.AssetsDefinition]) -> dg.Asse
     def serving_publication(
         context: dg.AssetExecutionContext, duckdb: DuckDBResource, serving: ServingStore
     ) -> dg.MaterializeResult:
-        return publish(context, duckdb, serving.database(), audit_checks(context, specs))
+        return publish(context, duckdb, serving.database(), audit_checks(context.instance, specs))
 
     return serving_publication
 
