@@ -9,9 +9,11 @@ transactions (the run's shard and the cross-run index), opening a new engine eve
 Dagster already hands such events over as one batch (`store_event_batch`) when
 `DAGSTER_EVENT_BATCH_SIZE` is set (`settings.ensure_event_batching`, called by the
 definitions); the stock SQLite storage then loops over `store_event`. This subclass writes a
-batch of asset events in one transaction per database instead. The rows written are the same
-as `store_event` writes, so the UI, partition status and asset queries read them as ever. Any
-other batch falls back to the stock path.
+batch of asset events in one transaction per database instead, with the checks a run plans when
+it is created (they come in the same batch as its planned materializations: some 190 dbt tests
+in a one-day update, 0.9 s event by event). The rows written are the same as `store_event`
+writes, so the UI, partition status, asset and check queries read them as ever. Any other
+batch falls back to the stock path.
 Should the index's transaction fail, the batch is taken back out of the run's shard before
 Dagster's fallback stores its events one by one, so none is recorded twice.
 
@@ -33,10 +35,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from dagster._core.events import ASSET_EVENTS
+from dagster._core.events import ASSET_EVENTS, DagsterEventType
 from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log import SqliteEventLogStorage
-from dagster._core.storage.event_log.schema import AssetKeyTable, SqlEventLogStorageTable
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, AssetKeyTable, SqlEventLogStorageTable
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from sqlalchemy import create_engine
 from sqlalchemy import exc as db_exc
@@ -49,6 +52,15 @@ _log = logging.getLogger(__name__)
 MAX_OPEN_SHARDS = 4
 # ids per DELETE when a batch is taken back out of a run shard (SQLite before 3.32 binds at most 999)
 _DELETE_CHUNK = 500
+
+
+# what a batch may hold: a run's asset events, and the checks a run plans when it is created
+# (Dagster hands those over in one batch with its planned materializations)
+BATCHED_EVENTS = frozenset({*ASSET_EVENTS, DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED})
+
+
+def _is_check_planned(event: EventLogEntry) -> bool:
+    return event.dagster_event_type == DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
 
 
 def _insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
@@ -124,7 +136,8 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         batchable = (
             len(events) > 1
             and len({e.run_id for e in events}) == 1
-            and all(e.is_dagster_event and e.dagster_event_type in ASSET_EVENTS for e in events)
+            and all(e.is_dagster_event and e.dagster_event_type in BATCHED_EVENTS for e in events)
+            and (self.supports_asset_checks or not any(_is_check_planned(e) for e in events))
         )
         if not batchable:
             super().store_event_batch(events)
@@ -134,18 +147,24 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         with self.run_connection(run_id) as conn:
             shard_ids = _insert_rows(conn, rows)
         try:
-            # mirrored in the cross-run index, as store_event does for each asset event
+            # mirrored in the cross-run index, as store_event does for each asset and check event
             with self.index_transaction() as conn:
                 event_ids = _insert_rows(conn, rows)
-                self._store_asset_event_tags(conn, list(events), event_ids)
-                index_cols = self._has_asset_key_index_cols_on_connection(conn)
-                for asset_key, values in self._asset_key_values(events, event_ids, index_cols).items():
-                    try:  # as the stock storage: insert, or update the row the key has
-                        conn.execute(AssetKeyTable.insert().values(asset_key=asset_key, **values))
-                    except db_exc.IntegrityError:
-                        conn.execute(
-                            AssetKeyTable.update().values(**values).where(AssetKeyTable.c.asset_key == asset_key)
-                        )
+                asset_events = [(e, i) for e, i in zip(events, event_ids, strict=True) if not _is_check_planned(e)]
+                if asset_events:
+                    assets, asset_ids = [e for e, _ in asset_events], [i for _, i in asset_events]
+                    self._store_asset_event_tags(conn, assets, asset_ids)
+                    index_cols = self._has_asset_key_index_cols_on_connection(conn)
+                    for asset_key, values in self._asset_key_values(assets, asset_ids, index_cols).items():
+                        try:  # as the stock storage: insert, or update the row the key has
+                            conn.execute(AssetKeyTable.insert().values(asset_key=asset_key, **values))
+                        except db_exc.IntegrityError:
+                            conn.execute(
+                                AssetKeyTable.update().values(**values).where(AssetKeyTable.c.asset_key == asset_key)
+                            )
+                checks = self._planned_check_rows(events, rows, event_ids)
+                if checks:
+                    conn.execute(AssetCheckExecutionsTable.insert(), checks)
         except BaseException:
             # The shard and the index are two files, two transactions. The index's rolled back;
             # take the batch out of the shard too, so that Dagster's fallback (it stores each
@@ -164,6 +183,34 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
                     cleanup_error,
                 )
             raise
+
+    def _planned_check_rows(
+        self, events: Sequence[EventLogEntry], rows: Sequence[dict[str, Any]], event_ids: Sequence[int]
+    ) -> list[dict[str, Any]]:
+        """The `asset_check_executions` rows of the batch's planned checks, as
+        `_store_asset_check_evaluation_planned` writes them event by event: one per partition
+        key (or one without), pointing at the event's id in the index. The serialized event is
+        the one already made for the event's `event_logs` row."""
+        found = []
+        for event, row, event_id in zip(events, rows, event_ids, strict=True):
+            if not _is_check_planned(event):
+                continue
+            planned = event.get_dagster_event().event_specific_data
+            partition_keys = planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
+            found.extend(
+                {
+                    "asset_key": planned.asset_key.to_string(),
+                    "check_name": planned.check_name,
+                    "partition": partition_key,
+                    "run_id": event.run_id,
+                    "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
+                    "evaluation_event": row["event"],
+                    "evaluation_event_timestamp": row["timestamp"],
+                    "evaluation_event_storage_id": event_id,
+                }
+                for partition_key in partition_keys
+            )
+        return found
 
     def _asset_key_values(
         self, events: Sequence[EventLogEntry], event_ids: Sequence[int], index_cols: bool

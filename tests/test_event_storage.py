@@ -16,7 +16,7 @@ from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from orchestration import settings
-from orchestration.event_storage import MAX_OPEN_SHARDS, BatchingSqliteEventLogStorage
+from orchestration.event_storage import BATCHED_EVENTS, MAX_OPEN_SHARDS, BatchingSqliteEventLogStorage
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2024-03-01", end_date="2024-03-08")
 
@@ -132,8 +132,10 @@ def _table_rows(path, table: str, leave_out: tuple[str, ...] = ()) -> list[dict]
 def test_a_batch_writes_the_same_rows_as_the_stock_storage_event_by_event(tmp_path, monkeypatch, returning):
     """The batch path (executemany, one asset-key write per key) against Dagster's own `store_event`.
 
-    The events are a real range run's: planned events, per-partition materializations with their
-    indexed tags, observations, for two assets, one of which already has an `asset_keys` row.
+    The events are a real range run's: planned materializations and planned checks (which
+    Dagster hands over in one batch when it creates the run), per-partition materializations with
+    their indexed tags, observations, for two assets, one of which already has an `asset_keys`
+    row; then the check's result, stored event by event, which must find the planned row.
     Where SQLite has no RETURNING (before 3.35) the index's ids come from one insert at a time.
     """
     from sqlalchemy.dialects.sqlite.base import SQLiteDialect
@@ -143,41 +145,66 @@ def test_a_batch_writes_the_same_rows_as_the_stock_storage_event_by_event(tmp_pa
     assert SQLiteDialect(paramstyle="qmark").insert_executemany_returning_sort_by_parameter_order is returning
     with dg.instance_for_test() as source:
         range_tags = {ASSET_PARTITION_RANGE_START_TAG: "2024-03-01", ASSET_PARTITION_RANGE_END_TAG: "2024-03-07"}
-        run = dg.materialize([daily_counts, daily_sums], instance=source, tags=range_tags)
+        run = dg.materialize([daily_counts, daily_counts_positive, daily_sums], instance=source, tags=range_tags)
         entries = [r for r in source.all_logs(run.run_id) if r.is_dagster_event]
-    asset_events = [e for e in entries if e.dagster_event_type in ASSET_EVENTS]
-    kinds = Counter(e.dagster_event_type.value for e in asset_events)
-    assert kinds == {"ASSET_MATERIALIZATION_PLANNED": 14, "ASSET_MATERIALIZATION": 14, "ASSET_OBSERVATION": 1}, kinds
+    planned = [
+        e for e in entries if e.dagster_event_type in BATCHED_EVENTS and e.dagster_event_type.value.endswith("PLANNED")
+    ]
+    done = [e for e in entries if e.dagster_event_type in ASSET_EVENTS and e not in planned]
+    evaluations = [e for e in entries if e.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+    kinds = Counter(e.dagster_event_type.value for e in planned + done + evaluations)
+    assert kinds == {
+        "ASSET_MATERIALIZATION_PLANNED": 14,
+        "ASSET_CHECK_EVALUATION_PLANNED": 1,
+        "ASSET_MATERIALIZATION": 14,
+        "ASSET_OBSERVATION": 1,
+        "ASSET_CHECK_EVALUATION": 1,
+    }, kinds
     # gives daily_sums an asset_keys row before the batch
-    earlier = next(e for e in asset_events if e.dagster_event.asset_key == daily_sums.key)
+    earlier = next(e for e in done if e.dagster_event.asset_key == daily_sums.key)
     stock = SqliteEventLogStorage(str(tmp_path / "stock"))
     batching = BatchingSqliteEventLogStorage(str(tmp_path / "batching"))
     for storage in (stock, batching):
         storage.store_event(earlier)
-    for event in asset_events:
+    for event in planned + done + evaluations:
         stock.store_event(event)
     # as Dagster hands them over: planned events at the run's start, then each step's events
-    batching.store_event_batch([e for e in asset_events if e.dagster_event_type.value.endswith("PLANNED")])
-    batching.store_event_batch([e for e in asset_events if not e.dagster_event_type.value.endswith("PLANNED")])
+    batching.store_event_batch(planned)
+    batching.store_event_batch(done)
+    for event in evaluations:
+        batching.store_event(event)
     batching.dispose()
     stock.dispose()
 
     for shard in ("index", run.run_id):
         ours = _table_rows(tmp_path / "batching" / f"{shard}.db", "event_logs")
         assert ours == _table_rows(tmp_path / "stock" / f"{shard}.db", "event_logs"), shard
-        assert len(ours) == 1 + 29
+        assert len(ours) == 1 + 31
     tags = _table_rows(tmp_path / "batching" / "index.db", "asset_event_tags")
     assert tags == _table_rows(tmp_path / "stock" / "index.db", "asset_event_tags")
     assert [t["key"] for t in tags] == ["dagster/data_version"] * 14
     keys = _table_rows(tmp_path / "batching" / "index.db", "asset_keys", leave_out=("create_timestamp",))
     assert keys == _table_rows(tmp_path / "stock" / "index.db", "asset_keys", leave_out=("create_timestamp",))
     assert len(keys) == 2 and all(k["last_materialization"] for k in keys)
+    checks = _table_rows(tmp_path / "batching" / "index.db", "asset_check_executions", leave_out=("create_timestamp",))
+    assert checks == _table_rows(
+        tmp_path / "stock" / "index.db", "asset_check_executions", leave_out=("create_timestamp",)
+    )
+    # a row planned per day of the range (Dagster 1.13 leaves them planned and stores the range
+    # step's result as a row of its own, without a partition: the stock storage's rows above)
+    days = [f"2024-03-0{d}" for d in range(1, 8)]
+    assert [(c["partition"], c["execution_status"]) for c in checks] == [
+        *((day, "PLANNED") for day in days),
+        (None, "SUCCEEDED"),
+    ]
     # what the UI asks for reads back the same
     reader = SqliteEventLogStorage(str(tmp_path / "batching"))
     assert reader.get_materialized_partitions(daily_sums.key) == {f"2024-03-0{d}" for d in range(1, 8)}
     last_stored = max(r.storage_id for r in reader.fetch_materializations(daily_sums.key, limit=100).records)
     record = reader.get_asset_records([daily_sums.key])[0].asset_entry.last_materialization_record
     assert record.storage_id == last_stored
+    check_key = dg.AssetCheckKey(daily_counts.key, "daily_counts_positive")
+    assert reader.get_latest_asset_check_execution_by_key([check_key])[check_key].evaluation.passed is True
 
 
 @pytest.mark.parametrize("returning", [True, False], ids=["returning", "sqlite-before-3.35"])
@@ -195,10 +222,10 @@ def test_a_batch_whose_index_write_fails_is_stored_once_by_dagsters_fallback(
     config, runs_dir = makefile_config
     with dg.instance_for_test() as source:
         range_tags = {ASSET_PARTITION_RANGE_START_TAG: "2024-03-01", ASSET_PARTITION_RANGE_END_TAG: "2024-03-07"}
-        run = dg.materialize([daily_counts, daily_sums], instance=source, tags=range_tags)
+        run = dg.materialize([daily_counts, daily_counts_positive, daily_sums], instance=source, tags=range_tags)
         entries = [r for r in source.all_logs(run.run_id) if r.is_dagster_event]
-    asset_events = [e for e in entries if e.dagster_event_type in ASSET_EVENTS]
-    assert len(asset_events) == 29
+    asset_events = [e for e in entries if e.dagster_event_type in BATCHED_EVENTS]  # with the planned check
+    assert len(asset_events) == 30
 
     failures = []
     stock_tags = BatchingSqliteEventLogStorage._store_asset_event_tags
@@ -216,7 +243,8 @@ def test_a_batch_whose_index_write_fails_is_stored_once_by_dagsters_fallback(
             metadata = DagsterEventBatchMetadata("batch", is_end=i == len(asset_events) - 1)
             instance.handle_new_event(event, batch_metadata=metadata)
         instance.event_log_storage.dispose()
-    assert failures == [29]  # the batch failed as a whole, then went through the fallback
+    # the batch (29 asset events and the planned check) failed as a whole, then went through the fallback
+    assert failures == [29]
 
     stock = SqliteEventLogStorage(str(tmp_path / "stock"))
     for event in asset_events:
@@ -225,9 +253,19 @@ def test_a_batch_whose_index_write_fails_is_stored_once_by_dagsters_fallback(
     for shard in ("index", run.run_id):
         ours = _table_rows(runs_dir / f"{shard}.db", "event_logs", leave_out=("id",))
         assert ours == _table_rows(tmp_path / "stock" / f"{shard}.db", "event_logs", leave_out=("id",)), shard
-        assert len(ours) == 29, shard
+        assert len(ours) == 30, shard
     keys = _table_rows(runs_dir / "index.db", "asset_keys", leave_out=("create_timestamp",))
     assert keys == _table_rows(tmp_path / "stock" / "index.db", "asset_keys", leave_out=("create_timestamp",))
+    checks = _table_rows(runs_dir / "index.db", "asset_check_executions", leave_out=("id", "create_timestamp"))
+    stock_checks = _table_rows(
+        tmp_path / "stock" / "index.db", "asset_check_executions", leave_out=("id", "create_timestamp")
+    )
+    # the ids of the index's events differ (the failed batch's were rolled back), so compare without them
+    leave = ("evaluation_event_storage_id",)
+    assert [{k: v for k, v in c.items() if k not in leave} for c in checks] == [
+        {k: v for k, v in c.items() if k not in leave} for c in stock_checks
+    ]
+    assert len(checks) == 7  # planned once, for each day of the range
 
 
 def test_when_the_shard_cannot_be_cleaned_either_the_index_error_is_raised_and_a_warning_says_so(
