@@ -75,9 +75,10 @@ import json, sys
 from datetime import datetime, timezone
 import dagster as dg
 from orchestration import settings
+from orchestration.dbt_in_process import RUN_RESULTS
 since = datetime.fromtimestamp(float(sys.argv[1]), tz=timezone.utc)
 runs, dbt = [], None
-results = settings.dbt_target_path() / "run_results.json"
+results = settings.dbt_target_path() / RUN_RESULTS
 if results.exists():
     last = json.loads(results.read_text())
     if datetime.fromisoformat(last["metadata"]["generated_at"].replace("Z", "+00:00")) >= since:

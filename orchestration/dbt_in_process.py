@@ -50,6 +50,10 @@ from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
 from orchestration import dbt_schema_cache, jinja_code_cache
 
+# the artifact of a dbt invocation that is kept (see `write_run_results`)
+RUN_RESULTS = "run_results.json"
+# what dbt writes with `--write-json` besides the run results (`write_run_results`)
+UNWRITTEN_ARTIFACTS = ("manifest.json", "semantic_manifest.json", "graph.gpickle")
 # dbt's events that carry a node's result (what dagster-dbt turns into outputs and check results)
 RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
 # how often the waiting thread looks for an interrupt, and how long dbt gets to stop after one
@@ -121,6 +125,12 @@ def run_build(
     argv = dbt_argv(dbt, cleaned, params.selection_args, project_dir, target_path)
     if params.indirect_selection:
         argv += ["--indirect-selection", params.indirect_selection]
+    # dbt's JSON artifacts but run_results.json (`write_run_results`): nothing reads the others,
+    # and copies an earlier build left would be taken for this one's
+    argv += ["--no-write-json"]
+    results_path = target_path / RUN_RESULTS
+    for name in (RUN_RESULTS, *UNWRITTEN_ARTIFACTS):
+        (target_path / name).unlink(missing_ok=True)
 
     results: list[dict[str, Any]] = []
 
@@ -131,6 +141,7 @@ def run_build(
     setattr(collect, READS_NO_QUIET_EVENTS, True)  # the result events are at level info
 
     outcome = invoke(argv, callbacks=[collect], cache_folder=target_path)
+    write_run_results(outcome, results_path)
     known, unknown = split_by_manifest(results, params.manifest)
     if unknown:
         context.log.warning(
@@ -159,6 +170,24 @@ def run_build(
         exception=outcome.exception,
         statuses={raw["data"]["node_info"]["unique_id"]: node_status(raw) for raw in known},
     )
+
+
+def write_run_results(outcome: Any, path: Path) -> bool:
+    """Write dbt's `run_results.json` for a finished invocation, as dbt does with `--write-json`.
+
+    With `--write-json` (its default) dbt also serializes the whole manifest to `manifest.json`
+    twice per build (after parsing, and again after running) and pickles its graph: about 0.6 s
+    of every one-day update, mostly mashumaro generating the serializers of dbt's manifest
+    classes in each new process. Nothing reads those files from the warehouse's target folder
+    (the code location's manifest is the project's own `target/manifest.json`, made by `dbt
+    parse`); the run results are read (failing rows, the bench, the PHI test), so they are
+    written here, by the same call dbt makes (`RunExecutionResult.write`). Returns whether it
+    wrote them: an invocation that failed before it ran anything has no results, as with dbt."""
+    result = getattr(outcome, "result", None)
+    if result is None or not hasattr(result, "write") or not hasattr(result, "results"):
+        return False
+    result.write(str(path))
+    return True
 
 
 def node_status(raw: Mapping[str, Any]) -> str:

@@ -5,6 +5,7 @@ interrupted, as the `dbt` process did."""
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import json
 import logging
 import os
@@ -44,9 +45,23 @@ def test_a_run_of_one_dbt_asset_builds_that_model_and_its_checks_only(warehouse_
     expected_checks = set(checks.values())
     assert len(expected_checks) >= 3  # the date key's unique and not_null tests, at least
 
+    # an earlier build's artifacts, which this one must not leave to be taken for its own
+    target = settings.dbt_target_path()
+    target.mkdir(parents=True, exist_ok=True)
+    stale = {"metadata": {"generated_at": "2020-01-01T00:00:00Z"}, "results": [{"unique_id": "model.x.stale"}]}
+    (target / "run_results.json").write_text(json.dumps(stale))
+    (target / "manifest.json").write_text("{}")
+    started = time.time()
     with dg.DagsterInstance.ephemeral() as instance:
         result = run_in_location([DIM_DATE], instance)
     assert result.success
+    # dbt wrote no manifest (`--no-write-json`); its run results were written as dbt writes them
+    assert not (target / "manifest.json").exists() and not (target / "graph.gpickle").exists()
+    written = json.loads((target / "run_results.json").read_text())
+    assert written["metadata"]["dbt_schema_version"].endswith("/run-results/v6.json")
+    generated = written["metadata"]["generated_at"].replace("Z", "+00:00")
+    assert dt.datetime.fromisoformat(generated).timestamp() >= started - 1
+    assert written["args"]["which"] == "build" and written["elapsed_time"] > 0
     assert {m.asset_key for m in result.get_asset_materialization_events()} == {DIM_DATE}
     evaluations = result.get_asset_check_evaluations()
     assert {e.asset_key for e in evaluations} == {DIM_DATE}

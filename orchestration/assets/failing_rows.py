@@ -23,6 +23,8 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from orchestration.dbt_in_process import RUN_RESULTS
+
 KEEP_META = "keep_failing_rows"
 EXAMPLES = 5
 # dbt's statuses of a data test whose rows are worth keeping; an `error` (the SQL failed) has none
@@ -41,7 +43,7 @@ def audit_relation(node: Mapping[str, Any]) -> str:
 
 def run_results(target_path: Path) -> dict[str, dict]:
     """dbt's results of its last invocation in `target_path`, by unique id (empty when none)."""
-    path = target_path / "run_results.json"
+    path = target_path / RUN_RESULTS
     if not path.exists():
         return {}
     return {r["unique_id"]: r for r in json.loads(path.read_text())["results"]}
