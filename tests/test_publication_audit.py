@@ -62,6 +62,13 @@ def _start_step(instance, run: dg.DagsterRun, step_key: str) -> None:
     )
 
 
+def _refusals(instance) -> list[str]:
+    """What the audit refuses on (it must refuse)."""
+    with pytest.raises(PublishRefused) as refused:
+        audit_checks(instance, SPECS)
+    return refused.value.metadata["refused_because"].value
+
+
 def _latest_run_ids(instance) -> set[str]:
     keys = [spec.key for spec in SPECS]
     return {r.run_id for r in instance.event_log_storage.get_latest_asset_check_execution_by_key(keys).values()}
@@ -81,10 +88,8 @@ def test_a_run_queued_behind_does_not_hide_the_evaluations_of_the_data(instance)
 def test_looking_past_a_queued_run_still_finds_a_failure(instance):
     _evaluated(instance, passed=False)
     _queued(instance)
-    with pytest.raises(PublishRefused) as refused:
-        audit_checks(instance, SPECS)
     # the failed blocking check stopped its run before the other check's step ran
-    assert refused.value.metadata["refused_because"].value == ["a:inline (failed)", "a:separate (never ran)"]
+    assert _refusals(instance) == ["a:inline (failed)", "a:separate (never ran)"]
 
 
 def test_a_queued_run_that_started_writing_the_asset_blocks(instance):
@@ -93,17 +98,14 @@ def test_a_queued_run_that_started_writing_the_asset_blocks(instance):
     # its step that writes `a` (and evaluates `inline`) started: the table may have changed, and
     # the check in the other step describes the new table only once that step has run
     _start_step(instance, queued, "a")
-    with pytest.raises(PublishRefused) as refused:
-        audit_checks(instance, SPECS)
-    assert refused.value.metadata["refused_because"].value == ["a:inline (never ran)", "a:separate (never ran)"]
+    assert _refusals(instance) == ["a:inline (never ran)", "a:separate (never ran)"]
 
 
 def test_a_run_that_ended_without_evaluating_blocks(instance):
     _evaluated(instance)
     ended = _queued(instance)
     instance.report_run_failed(ended)
-    with pytest.raises(PublishRefused, match="2 blocking check"):
-        audit_checks(instance, SPECS)
+    assert _refusals(instance) == ["a:inline (never ran)", "a:separate (never ran)"]
     # a later run that evaluates them again clears it
     _evaluated(instance)
     assert [r["passed"] for r in audit_checks(instance, SPECS)] == [True, True]
@@ -111,5 +113,4 @@ def test_a_run_that_ended_without_evaluating_blocks(instance):
 
 def test_nothing_evaluated_before_the_queued_run_blocks(instance):
     _queued(instance)
-    with pytest.raises(PublishRefused, match="2 blocking check"):
-        audit_checks(instance, SPECS)
+    assert _refusals(instance) == ["a:inline (never ran)", "a:separate (never ran)"]
