@@ -11,7 +11,9 @@ it) before it reads a single file. This runs the same command in the run's proce
 - dbt's text log goes to the step's stdout, as dagster-dbt's re-emitted lines did, and its log
   file in the target folder stays JSON;
 - a run terminated from the UI (Dagster raises its interrupt in the run's main thread) stops dbt
-  the way Ctrl-C stops the `dbt` command: dbt cancels its queries and writes its run results.
+  the way Ctrl-C stops the `dbt` command: dbt cancels its queries (a build, run with
+  `--no-write-json`, then leaves no run results: `write_run_results` writes those of a build
+  that finished).
 
 The DuckDB file is closed when dbt has finished (`release_database`), so DuckDB's one writer is
 free for the steps that follow and for other processes, as it was when the dbt process ended.
@@ -388,7 +390,8 @@ def invoke(argv: list[str], callbacks: list[Callable[[Any], None]], cache_folder
 
     The waiting thread is the one Dagster interrupts when the run is terminated. The interrupt is
     passed on to dbt as the `KeyboardInterrupt` Ctrl-C would raise (dbt then cancels its queries
-    and writes its run results), dbt is given time to stop, and the interrupt is raised again.
+    and, unless `--no-write-json` was given, writes its run results), dbt is given time to stop,
+    and the interrupt is raised again.
     """
     from dbt.cli.main import dbtRunner
 

@@ -11,7 +11,8 @@ Dagster already hands such events over as one batch (`store_event_batch`) when
 definitions); the stock SQLite storage then loops over `store_event`. This subclass writes a
 batch of asset events in one transaction per database instead, with the checks a run plans when
 it is created (they come in the same batch as its planned materializations: some 190 dbt tests
-in a one-day update, 0.9 s event by event). The rows written are the same as `store_event`
+in a one-day update: the run's creation took 1.2-2.2 s with them stored event by event,
+0.4-0.5 s in the batch). The rows written are the same as `store_event`
 writes, so the UI, partition status, asset and check queries read them as ever. Any other
 batch falls back to the stock path.
 Should the index's transaction fail, the batch is taken back out of the run's shard before

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 
 import dagster as dg
 import duckdb
@@ -299,3 +300,11 @@ def test_a_debug_event_is_made_when_first_read_and_the_same_as_one_made_at_once(
         held_broken.message()
     assert kept.message() == "On model.x: select 3"
     assert note.msg == "an info event"
+
+
+def test_an_invocation_without_results_writes_no_run_results(tmp_path):
+    """dbt that failed before running anything (a parse error) has no result: nothing is written."""
+    path = tmp_path / dbt_in_process.RUN_RESULTS
+    for outcome in (None, types.SimpleNamespace(result=None), types.SimpleNamespace(result="a manifest, not results")):
+        assert dbt_in_process.write_run_results(outcome, path) is False
+    assert not path.exists()

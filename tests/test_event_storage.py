@@ -300,3 +300,51 @@ def test_when_the_shard_cannot_be_cleaned_either_the_index_error_is_raised_and_a
     assert calls == [run.run_id, run.run_id]
     assert "could not take a failed batch of 2 events out of run" in caplog.text
     assert run.run_id in caplog.text
+
+
+@dg.asset(check_specs=[dg.AssetCheckSpec("first", asset="two_checks"), dg.AssetCheckSpec("second", asset="two_checks")])
+def two_checks() -> dg.MaterializeResult:
+    results = [dg.AssetCheckResult(check_name=name, passed=True) for name in ("first", "second")]
+    return dg.MaterializeResult(check_results=results)
+
+
+def test_a_batch_of_planned_checks_alone_writes_the_stock_rows(tmp_path):
+    """A batch may hold planned checks and no asset event at all: the check rows are written,
+    no asset key row or tag is, and the results then find their planned rows."""
+    with dg.instance_for_test() as source:
+        run = dg.materialize([two_checks], instance=source)
+        entries = [r for r in source.all_logs(run.run_id) if r.is_dagster_event]
+    planned = [e for e in entries if e.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED]
+    evaluations = [e for e in entries if e.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+    assert len(planned) == 2 and len(evaluations) == 2
+    stock = SqliteEventLogStorage(str(tmp_path / "stock"))
+    batching = BatchingSqliteEventLogStorage(str(tmp_path / "batching"))
+    leave = ("create_timestamp",)
+
+    def check_rows(folder: str) -> list[dict]:
+        return _table_rows(tmp_path / folder / "index.db", "asset_check_executions", leave_out=leave)
+
+    for event in planned:
+        stock.store_event(event)
+    batching.store_event_batch(planned)
+    # the planned rows themselves (a result stored later inserts a row where none was planned,
+    # which would hide a missing one)
+    assert check_rows("batching") == check_rows("stock")
+    assert [(c["check_name"], c["execution_status"]) for c in check_rows("batching")] == [
+        ("first", "PLANNED"),
+        ("second", "PLANNED"),
+    ]
+    for event in evaluations:
+        stock.store_event(event)
+        batching.store_event(event)
+    batching.dispose()
+    stock.dispose()
+    for shard in ("index", run.run_id):
+        assert _table_rows(tmp_path / "batching" / f"{shard}.db", "event_logs") == _table_rows(
+            tmp_path / "stock" / f"{shard}.db", "event_logs"
+        )
+    checks = check_rows("batching")
+    assert checks == check_rows("stock")
+    statuses = [(c["check_name"], c["execution_status"]) for c in checks]
+    assert statuses == [("first", "SUCCEEDED"), ("second", "SUCCEEDED")]
+    assert _table_rows(tmp_path / "batching" / "index.db", "asset_keys") == []

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecord
 from dagster_duckdb import DuckDBResource
 
 from orchestration import settings
@@ -106,7 +107,7 @@ class _PendingRuns:
                 self._runs[run_id] = (True, started, writers)
         return self._runs[run_id]
 
-    def not_started(self, record) -> bool:
+    def not_started(self, record: AssetCheckExecutionRecord) -> bool:
         """True when `record` is a planned execution whose run has not reached it (see above)."""
         if record.status.value != "PLANNED" or record.event is None or record.event.dagster_event is None:
             return False
