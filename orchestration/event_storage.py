@@ -25,6 +25,9 @@ statement again (about 10-20 ms an event; a one-day update writes some 800). Eac
 one committed transaction under the storage's lock, and SQLite locks the file between
 processes as before: another process (the UI, the daemon) sees each event once it is committed.
 
+It also claims a pool's slot in one atomic statement (`_claim_concurrency_slot`): the stock
+claim could give the writer pool's one slot to two runs at once on SQLite.
+
 `make run` and `make dev` select it in `DAGSTER_HOME/dagster.yaml` (written by the Makefile).
 """
 
@@ -40,9 +43,15 @@ from dagster._core.events import ASSET_EVENTS, DagsterEventType
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log import SqliteEventLogStorage
-from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, AssetKeyTable, SqlEventLogStorageTable
+from dagster._core.storage.event_log.schema import (
+    AssetCheckExecutionsTable,
+    AssetKeyTable,
+    ConcurrencySlotsTable,
+    SqlEventLogStorageTable,
+)
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
-from sqlalchemy import create_engine
+from dagster._utils.concurrency import ConcurrencySlotStatus
+from sqlalchemy import and_, create_engine, false, select
 from sqlalchemy import exc as db_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
@@ -123,6 +132,33 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
             for engine in self.__dict__.pop("_engines", {}).values():
                 engine.dispose()
         super().dispose()
+
+    def _claim_concurrency_slot(self, concurrency_key: str, run_id: str, step_key: str) -> ConcurrencySlotStatus:
+        """Take a free slot of the pool for the step in one conditional UPDATE, which SQLite runs
+        atomically: the step gets a slot only if that slot is still free when it is written.
+
+        Dagster can assign a freed slot to two waiting steps at once (`has_unassigned_slots` and
+        `assign_pending_steps` are separate transactions); the slot rows are then the only guard.
+        The stock claim selects a free slot and then updates it by id. On SQLite the select runs
+        before the write transaction (`FOR UPDATE SKIP LOCKED` is dropped), so two run workers
+        claiming in the same instant both got the writer pool's one slot and both opened the
+        warehouse. A step that finds no free slot stays blocked, and Dagster's claim loop asks
+        again, as for any blocked step.
+        """
+        slots = ConcurrencySlotsTable.c
+        free_slot = (
+            select(slots.id)
+            .where(and_(slots.concurrency_key == concurrency_key, slots.step_key.is_(None), slots.deleted == false()))
+            .limit(1)
+            .scalar_subquery()
+        )
+        with self.index_connection() as conn:
+            claimed = conn.execute(
+                ConcurrencySlotsTable.update()
+                .values(run_id=run_id, step_key=step_key)
+                .where(and_(slots.id == free_slot, slots.step_key.is_(None)))
+            ).rowcount
+        return ConcurrencySlotStatus.CLAIMED if claimed else ConcurrencySlotStatus.BLOCKED
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         """A batch of one run's asset events in one transaction per database, with statements

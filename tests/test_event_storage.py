@@ -7,6 +7,7 @@ exactly as Dagster produced it.
 
 import subprocess
 from collections import Counter
+from contextlib import contextmanager
 
 import dagster as dg
 import pytest
@@ -14,9 +15,11 @@ import yaml
 from dagster._core.events import ASSET_EVENTS
 from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from sqlalchemy.sql.dml import Update
 
 from orchestration import settings
 from orchestration.event_storage import BATCHED_EVENTS, MAX_OPEN_SHARDS, BatchingSqliteEventLogStorage
+from orchestration.partitions import WRITER_POOL
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2024-03-01", end_date="2024-03-08")
 
@@ -348,3 +351,59 @@ def test_a_batch_of_planned_checks_alone_writes_the_stock_rows(tmp_path):
     statuses = [(c["check_name"], c["execution_status"]) for c in checks]
     assert statuses == [("first", "SUCCEEDED"), ("second", "SUCCEEDED")]
     assert _table_rows(tmp_path / "batching" / "index.db", "asset_keys") == []
+
+
+class _ClaimsBetween:
+    """A connection that lets another process's whole claim run just before this one's first
+    write to the slot table, as two run workers claiming in the same instant can do."""
+
+    def __init__(self, conn, other_claim) -> None:
+        self._conn = conn
+        self._other_claim = other_claim
+
+    def execute(self, statement, *args, **kwargs):
+        table = getattr(statement, "table", None)
+        if isinstance(statement, Update) and getattr(table, "name", None) == "concurrency_slots" and self._other_claim:
+            claim, self._other_claim = self._other_claim, None
+            claim()
+        return self._conn.execute(statement, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
+def test_two_workers_claiming_the_one_free_writer_slot_at_once_get_it_once(tmp_path, monkeypatch):
+    """Dagster can assign a freed slot to two steps at once (the step that freed it is unqueued
+    before the next waiting step is assigned, so a step enqueued in between sees a free slot
+    too); the slot row is then the only guard. Claiming it must be one atomic step: the stock
+    select-then-update gave the one slot to both."""
+    first = BatchingSqliteEventLogStorage(str(tmp_path))
+    second = BatchingSqliteEventLogStorage(str(tmp_path))  # another process on the same files
+    first.set_concurrency_slots(WRITER_POOL, 1)
+    for storage, run_id in ((first, "run_a"), (second, "run_b")):
+        storage.add_pending_step(WRITER_POOL, run_id, "raw__boundaries", should_assign=True)
+    statuses = {}
+
+    def second_claims() -> None:
+        statuses["run_b"] = second.claim_concurrency_slot(WRITER_POOL, "run_b", "raw__boundaries")
+
+    stock_connection = first.index_connection
+
+    @contextmanager
+    def interleaved():
+        with stock_connection() as conn:
+            yield _ClaimsBetween(conn, second_claims)
+
+    monkeypatch.setattr(first, "index_connection", interleaved)
+    statuses["run_a"] = first.claim_concurrency_slot(WRITER_POOL, "run_a", "raw__boundaries")
+    monkeypatch.undo()
+    assert set(statuses) == {"run_a", "run_b"}  # the other claim did run in between
+    claimed = [run_id for run_id, status in statuses.items() if status.is_claimed]
+    holders = [(slot.run_id, slot.step_key) for slot in first.get_concurrency_info(WRITER_POOL).claimed_slots]
+    assert claimed == ["run_b"]  # it claimed first; the first worker's select had gone stale
+    assert holders == [("run_b", "raw__boundaries")]
+    # the blocked step gets the slot once it is freed, as Dagster's claim loop retries
+    second.free_concurrency_slot_for_step("run_b", "raw__boundaries")
+    assert first.claim_concurrency_slot(WRITER_POOL, "run_a", "raw__boundaries").is_claimed
+    first.dispose()
+    second.dispose()
