@@ -2,15 +2,13 @@
 
 import dagster as dg
 
-from orchestration.partitions import daily_partitions
-
 NALOXONE_KEY = dg.AssetKey(["raw", "naloxone_administrations"])
 
-# Every asset, raw to marts: a partition (or range) of the raw feeds, then dbt on top.
+# Every asset, raw to marts: a partition (or range) of the raw feeds, then dbt on top. Both jobs
+# take their partitions (orchestration.partitions.daily_partitions) from their assets.
 warehouse_job = dg.define_asset_job(
     "warehouse_job",
     selection=dg.AssetSelection.all(),
-    partitions_def=daily_partitions,
     description="Load the raw feeds for the selected days, then build every dbt model and run its tests.",
 )
 
@@ -27,6 +25,5 @@ daily_warehouse_schedule = dg.build_schedule_from_partitioned_job(
 ems_intake_job = dg.define_asset_job(
     "ems_intake_job",
     selection=dg.AssetSelection.assets(NALOXONE_KEY).downstream(),
-    partitions_def=daily_partitions,
     description="Load one day's EMS naloxone report from the inbox and rebuild everything downstream.",
 )
