@@ -29,6 +29,12 @@ MODELS = {
 }
 SELECT = list(MODELS)
 DAILY = SELECT[:3]  # by day; the mart is by month (macros/incremental_months.sql)
+# the naloxone models, incremental by report day (macros/incremental_naloxone.sql)
+NALOXONE = {
+    "int_naloxone_administrations__located": ("restricted", "int_naloxone_administrations__located"),
+    "fct_naloxone_administrations": ("restricted", "fct_naloxone_administrations"),
+    "quarantine_naloxone_administrations": ("restricted", "quarantine_naloxone_administrations"),
+}
 
 
 def dbt(database: Path, target: Path, *args: str) -> None:
@@ -66,7 +72,7 @@ def rebuilt_months(conn) -> set[date]:
 
 def differences(path: Path, other: Path, model: str) -> int:
     """Rows in one database's table and not in the other's, both ways (as multisets)."""
-    relation = ".".join(MODELS[model])
+    relation = ".".join({**MODELS, **NALOXONE}[model])
     with duckdb.connect(str(path)) as conn:
         conn.execute(f"attach '{other}' as other (read_only)")
         return conn.execute(
@@ -610,3 +616,78 @@ def test_the_scoped_unique_test_groups_every_id_when_every_day_is_in_scope(wareh
     with duckdb.connect(str(warehouse_copy)) as conn:
         conn.execute(f"update {ledger} set day = ?", [date(2024, 3, 13)])  # neither copy in scope
     assert run_test()[:2] == ("pass", 0)
+
+
+def naloxone_rebuilt(conn) -> dict[str, set[date]]:
+    return {
+        model: {
+            d
+            for (d,) in conn.execute(
+                f"select day from incremental_state.\"{schema}__{table}__days\" where status = 'rebuilt'"
+            ).fetchall()
+        }
+        for model, (schema, table) in NALOXONE.items()
+    }
+
+
+def test_naloxone_models_rebuild_the_changed_report_days_and_equal_a_full_build(warehouse_copy, tmp_path):
+    """A report re-sent with a corrected response and a patient fewer, a report withdrawn, and
+    the window's day: only those days are rebuilt, and the three tables equal a full rebuild."""
+    target = tmp_path / "target"
+    dbt(warehouse_copy, target, "run", "-s", *NALOXONE)  # nothing changed since the session's build
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        assert naloxone_rebuilt(conn) == {model: set() for model in NALOXONE}
+        days = [
+            d
+            for (d,) in conn.execute(
+                "select distinct _partition_date from raw.naloxone_administrations order by 1"
+            ).fetchall()
+        ]
+        reloaded, emptied, window_day = days[3], days[5], days[8]
+        before = dict(
+            conn.execute("select _partition_date, count(*) from raw.naloxone_administrations group by 1").fetchall()
+        )
+        assert before[reloaded] >= 2
+        # the corrected report: one patient fewer, the first one's response now "Unchanged"
+        conn.execute(
+            """delete from raw.naloxone_administrations where _partition_date = $1 and _source_row = (
+                   select max(_source_row) from raw.naloxone_administrations where _partition_date = $1)""",
+            [reloaded],
+        )
+        conn.execute(
+            """update raw.naloxone_administrations set "Medication Response - to Med (E18.7)" = 'Unchanged',
+               _loaded_at = now() where _partition_date = ?""",
+            [reloaded],
+        )
+        conn.execute("delete from raw.naloxone_administrations where _partition_date = ?", [emptied])
+    window = json.dumps({"partition_start": window_day.isoformat(), "partition_end": window_day.isoformat()})
+    dbt(warehouse_copy, target, "run", "-s", *NALOXONE, "--vars", window)
+    with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
+        assert naloxone_rebuilt(conn) == {model: {reloaded, emptied, window_day} for model in NALOXONE}
+        assert conn.execute(
+            "select count(*) from restricted.int_naloxone_administrations__located where partition_date = ?",
+            [reloaded],
+        ).fetchone() == (before[reloaded] - 1,)
+        assert conn.execute(
+            "select count(*) from restricted.fct_naloxone_administrations where partition_date = ?", [emptied]
+        ).fetchone() == (0,)
+        assert conn.execute(
+            """select count(*) from restricted.fct_naloxone_administrations
+               where partition_date = ? and is_nonfatal_overdose""",
+            [reloaded],
+        ).fetchone() == (0,)  # no patient of the corrected report improved any more
+    full = tmp_path / "full" / warehouse_copy.name
+    full.parent.mkdir()
+    shutil.copy(warehouse_copy, full)
+    dbt(full, target, "run", "-s", *NALOXONE, "--full-refresh")
+    assert {model: differences(warehouse_copy, full, model) for model in NALOXONE} == dict.fromkeys(NALOXONE, 0)
+    # what the rows derive from changed (a response added to the accepted ones): every day
+    responses = json.dumps({"medication_responses": ["Improved", "Unchanged", "Worse", "Not Recorded", "Other"]})
+    dbt(warehouse_copy, target, "run", "-s", *NALOXONE, "--vars", responses)
+    with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
+        now = {
+            d for (d,) in conn.execute("select distinct _partition_date from raw.naloxone_administrations").fetchall()
+        }
+        # (the days rebuilt before stay in the ledger until Dagster clears them: the emptied one too)
+        assert emptied not in now
+        assert naloxone_rebuilt(conn) == {model: now | {emptied} for model in NALOXONE}

@@ -1,8 +1,24 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_days',
+    on_schema_change='fail',
+    pre_hook={"sql": "{{ plan_located_naloxone_days() }}", "transaction": false},
+    post_hook="{{ finish_located_naloxone_days() }}",
+) }}
 -- Every staged naloxone administration with the neighborhood its point falls in and the
 -- reason it cannot enter the fact table (NULL when it can). Surveillance needs a usable
 -- point, so rows without one are quarantined rather than counted in an unknown place.
+-- Incremental by report day (macros/incremental_days.sql, macros/incremental_naloxone.sql).
 with administrations as (
     select * from {{ ref('stg_bchd_ems__naloxone_administrations') }}
+    {%- if is_incremental() %}
+    where partition_date in {{ pending_days() }}
+    {%- endif %}
+),
+
+-- read by the fingerprint only (macros/incremental_naloxone.sql), not by the select
+boundaries as (
+    select * from {{ source('reference', 'boundaries') }}
 ),
 
 points as (

@@ -1,8 +1,19 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_days',
+    on_schema_change='fail',
+    pre_hook={"sql": "{{ plan_fct_naloxone_days() }}", "transaction": false},
+    post_hook="{{ finish_fct_naloxone_days() }}",
+) }}
 -- One row per patient given naloxone by EMS. Restricted schema: carries the incident point
--- and an age band, so only surveillance code reads it; BI marts aggregate it.
+-- and an age band, so only surveillance code reads it; BI marts aggregate it. Incremental by
+-- report day (macros/incremental_days.sql): the days the located administrations rebuilt.
 with administrations as (
     select * from {{ ref('int_naloxone_administrations__located') }}
     where quarantine_reason is null
+    {%- if is_incremental() %}
+        and partition_date in {{ pending_days() }}
+    {%- endif %}
 ),
 
 geography as (
