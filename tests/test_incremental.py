@@ -691,3 +691,20 @@ def test_naloxone_models_rebuild_the_changed_report_days_and_equal_a_full_build(
         # (the days rebuilt before stay in the ledger until Dagster clears them: the emptied one too)
         assert emptied not in now
         assert naloxone_rebuilt(conn) == {model: now | {emptied} for model in NALOXONE}
+
+
+def test_a_changed_code_digest_rebuilds_every_day_of_the_model_and_what_reads_it(warehouse_copy, tmp_path):
+    """The digest Dagster writes before a build (orchestration/assets/incremental_code.py) is part
+    of the fingerprint: a fix to the staging SQL or its macros rebuilds the whole history."""
+    located = "restricted__int_naloxone_administrations__located"
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        digests = dict(conn.execute("select relation, digest from incremental_state.model_code").fetchall())
+        assert len(digests) == 7 and located in digests  # written by the session's Dagster build
+        conn.execute("update incremental_state.model_code set digest = 'staging fixed' where relation = ?", [located])
+        days = {
+            d for (d,) in conn.execute("select distinct _partition_date from raw.naloxone_administrations").fetchall()
+        }
+    dbt(warehouse_copy, tmp_path / "target", "run", "-s", *NALOXONE, *DAILY)
+    with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
+        assert naloxone_rebuilt(conn) == {model: days for model in NALOXONE}
+        assert rebuilt(conn, "int_calls_for_service__validated") == set()  # another model's digest: unchanged

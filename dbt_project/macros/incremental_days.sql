@@ -10,7 +10,9 @@ leaves its days pending, so the next run rebuilds them too.
 Pending days are:
 - every day, when the table is new or rebuilt with --full-refresh, or when the fingerprint of
   what the rows are derived from besides the input's rows (reference tables, seeds, the model's
-  own SQL) differs from the last successful build's: a new spellings seed changes every key;
+  code: its SQL, the views it reads and the macros they expand, a digest Dagster writes into
+  `model_code` before each build) differs from the last successful build's: a new spellings
+  seed changes every key, a fix to the staging SQL every row;
 - the partition window of the run, written by Dagster into `incremental_state.run_window`
   (or vars partition_start / partition_end on the command line);
 - days holding input rows loaded after the last successful build (`loaded_at` above its high
@@ -51,11 +53,23 @@ rebuild the upstream's rebuilt days, so they also rebuild such a day again.
     (select day from {{ rebuild_days_relation(relation) }} where status = 'rebuilt')
 {%- endmacro %}
 
-{#- One md5 over `texts` (strings: SQL text, var values) and the rows of `queries` (each a
-    select; rows are ordered, so the order the database returns them in does not matter). -#}
+{#- The digest of the code the model's rows are computed by (its SQL, the views it reads, the
+    macros they expand), written by Dagster before each build (orchestration/assets/incremental_code.py);
+    kept between builds, so a dbt run by hand reads the last one. -#}
+{% macro model_code_relation() -%}{{ incremental_state_schema() }}.model_code{%- endmacro %}
+
+{% macro create_model_code() -%}
+    create table if not exists {{ model_code_relation() }} (relation varchar, digest varchar);
+{%- endmacro %}
+
+{#- One md5 over `texts` (strings: SQL text, var values), the rows of `queries` (each a
+    select; rows are ordered, so the order the database returns them in does not matter) and the
+    model's code digest (`model_code_relation`). -#}
 {% macro inputs_fingerprint(texts=[], queries=[]) -%}
     md5(concat_ws('|',
-        '{{ local_md5(texts | join("|")) }}'
+        '{{ local_md5(texts | join("|")) }}',
+        (select coalesce(max(digest), '') from {{ model_code_relation() }}
+         where relation = '{{ this.schema }}__{{ this.identifier }}')
         {%- for q in queries %},
         (select coalesce(md5(string_agg(cast(t as varchar), ';' order by cast(t as varchar))), '')
          from ({{ q }}) as t)
@@ -88,6 +102,7 @@ rebuild the upstream's rebuilt days, so they also rebuild such a day again.
     create table if not exists {{ days }} (day date, status varchar);
     create table if not exists {{ state }} (fingerprint varchar, high_water timestamptz, built_at timestamptz);
     create table if not exists {{ run_window_relation() }} (day date);
+    {{ create_model_code() }}
     {% if not is_incremental() %}
     delete from {{ days }};
     insert into {{ days }} select distinct partition_date, 'pending' from {{ input }};

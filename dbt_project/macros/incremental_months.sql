@@ -34,6 +34,7 @@ runs before the mart, so nothing is logged between the two hooks. A new table or
     create schema if not exists {{ incremental_state_schema() }};
     create table if not exists {{ months }} (month_start date, status varchar);
     create table if not exists {{ state }} (fingerprint varchar, built_at timestamptz);
+    {{ create_model_code() }}
     {{ create_change_log(daily) }}
     {% if not is_incremental() %}
     delete from {{ months }};

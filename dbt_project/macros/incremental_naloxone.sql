@@ -3,10 +3,8 @@
     its report day, incident number and patient sequence), so no day is reached from another. -#}
 
 {#- int_naloxone_administrations__located: a row's reason and neighborhood depend on the model's
-    SQL, the vars of the reasons, and the neighborhood polygons the point assignments come from.
-    As for the calls, a change to the staging SQL alone is not in it (DuckDB's text of a view
-    differs between the session that created it and a later one, so it cannot stand in):
-    rebuild with `full_refresh` after one. -#}
+    code (with the staging view's and their macros: `inputs_fingerprint`), the vars of the
+    reasons, and the neighborhood polygons the point assignments come from. -#}
 {% macro located_naloxone_fingerprint() -%}
     {{ inputs_fingerprint(
         texts=[model.raw_code, var('medication_responses') | string, var('city_extent') | string,

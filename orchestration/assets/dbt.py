@@ -22,7 +22,7 @@ from duckdb import Error as DuckDBError
 from pydantic import Field
 
 from orchestration import dbt_in_process, settings
-from orchestration.assets import failing_rows, rebuilt_days, unchanged_tests
+from orchestration.assets import failing_rows, incremental_code, rebuilt_days, unchanged_tests
 from orchestration.partitions import WRITER_POOL
 
 
@@ -158,9 +158,8 @@ class DbtBuildConfig(dg.Config):
 class ReusedTests:
     """Which selected dbt tests this run reuses (assets/unchanged_tests.py), and their results."""
 
-    def __init__(self, database: str, context: dg.AssetExecutionContext, rerun: bool):
+    def __init__(self, database: str, context: dg.AssetExecutionContext, rerun: bool, manifest: Mapping[str, Any]):
         self.database = database
-        manifest = json.loads(dbt_project.manifest_path.read_text())
         self.names = {uid: node["name"] for uid, node in manifest["nodes"].items()}
         inputs = unchanged_tests.DbtTestInputs(manifest, (dbt_project.project_dir / "dbt_project.yml").read_text())
         self.unit_tests = inputs.unit_tests()
@@ -290,7 +289,12 @@ def warehouse_dbt_models(
     if dropped:
         context.log.info(f"dropped relations of an earlier layout (rebuilt by this build): {dropped}")
     write_run_window(duckdb.database, window)
-    reuse = ReusedTests(duckdb.database, context, rerun=config.full_refresh or config.rerun_unchanged_tests)
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    with duckdb.get_connection() as conn:  # what the incremental models' rows are computed by
+        incremental_code.write_code_digests(conn, incremental_code.code_digests(manifest))
+    reuse = ReusedTests(
+        duckdb.database, context, rerun=config.full_refresh or config.rerun_unchanged_tests, manifest=manifest
+    )
     if reuse.reused:
         context.log.info(f"{len(reuse.reused)} dbt tests not run again: their inputs are unchanged since they passed")
     try:
