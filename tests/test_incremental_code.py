@@ -22,8 +22,30 @@ def manifest() -> dict:
     return json.loads(dbt_project.manifest_path.read_text())
 
 
-def changed(before: dict, after: dict) -> set[str]:
+def changed_by(base: dict, edit) -> set[str]:
+    """The models whose digest changes when `edit` is applied to a copy of the manifest."""
+    edited = copy.deepcopy(base)
+    edit(edited)
+    before, after = code_digests(base), code_digests(edited)
     return {key for key in before if before[key] != after[key]}
+
+
+def node(manifest: dict, name: str) -> dict:
+    return manifest["nodes"][f"model.{PROJECT}.{name}"]
+
+
+def append_to_sql(name: str):
+    def edit(manifest: dict) -> None:
+        node(manifest, name)["raw_code"] += "\n-- edited"
+
+    return edit
+
+
+def append_to_macro(uid: str):
+    def edit(manifest: dict) -> None:
+        manifest["macros"][uid]["macro_sql"] += " "
+
+    return edit
 
 
 def test_every_incremental_model_has_a_digest_named_like_its_ledgers():
@@ -42,48 +64,31 @@ def test_every_incremental_model_has_a_digest_named_like_its_ledgers():
 
 def test_the_staging_views_sql_and_the_macros_it_expands_reach_the_models_reading_it():
     base = manifest()
-    before = code_digests(base)
-    # the calls' staging view (a view: computed when the validated model reads it)
-    edited = copy.deepcopy(base)
-    staging = edited["nodes"][f"model.{PROJECT}.stg_open_baltimore__calls_for_service"]
+    staging = node(base, "stg_open_baltimore__calls_for_service")
+    # a view: computed when the validated model reads it
     assert staging["config"]["materialized"] == "view"
-    staging["raw_code"] += "\n-- parsed differently"
-    assert changed(before, code_digests(edited)) == CALL_MODELS
-    # a macro the staging view expands (trimmed_text), and one that macro calls in turn
-    edited = copy.deepcopy(base)
-    uid = f"macro.{PROJECT}.trimmed_text"
-    assert uid in base["nodes"][f"model.{PROJECT}.stg_open_baltimore__calls_for_service"]["depends_on"]["macros"]
-    edited["macros"][uid]["macro_sql"] += " "
-    assert CALL_MODELS <= changed(before, code_digests(edited))
-    called = {
-        (caller, callee)
-        for caller in base["nodes"][f"model.{PROJECT}.stg_open_baltimore__calls_for_service"]["depends_on"]["macros"]
-        for callee in base["macros"].get(caller, {}).get("depends_on", {}).get("macros", [])
-    }
-    assert called, "the staging view's macros call no macro: the transitive case is untested"
-    _, callee = sorted(called)[0]
-    edited = copy.deepcopy(base)
-    edited["macros"][callee]["macro_sql"] += " "
-    assert CALL_MODELS <= changed(before, code_digests(edited))
+    assert changed_by(base, append_to_sql("stg_open_baltimore__calls_for_service")) == CALL_MODELS
+    # a macro the staging view expands
+    direct = staging["depends_on"]["macros"]
+    assert f"macro.{PROJECT}.trimmed_text" in direct
+    assert CALL_MODELS <= changed_by(base, append_to_macro(f"macro.{PROJECT}.trimmed_text"))
+    # a macro reached only through another one: the model's pre-hook calls it
+    validated = node(base, "int_calls_for_service__validated")
+    hook, inner = f"macro.{PROJECT}.plan_validated_calls_days", f"macro.{PROJECT}.validated_calls_sharing_record_ids"
+    assert hook in validated["depends_on"]["macros"] and inner in base["macros"][hook]["depends_on"]["macros"]
+    assert not any(inner in n["depends_on"].get("macros", []) for n in base["nodes"].values())
+    assert changed_by(base, append_to_macro(inner)) == CALL_MODELS
 
 
 def test_a_stored_relation_upstream_stops_the_walk_and_unrelated_code_changes_nothing():
     base = manifest()
-    before = code_digests(base)
     # the neighborhood names are a table: their rows are in the fingerprint, not their code
-    edited = copy.deepcopy(base)
-    names = edited["nodes"][f"model.{PROJECT}.int_reference__neighborhood_names"]
-    assert names["config"]["materialized"] == "table"
-    names["raw_code"] += "\n-- edited"
-    assert changed(before, code_digests(edited)) == set()
+    assert node(base, "int_reference__neighborhood_names")["config"]["materialized"] == "table"
+    assert changed_by(base, append_to_sql("int_reference__neighborhood_names")) == set()
     # a mart no incremental model reads
-    edited = copy.deepcopy(base)
-    edited["nodes"][f"model.{PROJECT}.mart_csa_profile"]["raw_code"] += "\n-- edited"
-    assert changed(before, code_digests(edited)) == set()
+    assert changed_by(base, append_to_sql("mart_csa_profile")) == set()
     # the naloxone staging view reaches the located naloxone model, not the calls
-    edited = copy.deepcopy(base)
-    edited["nodes"][f"model.{PROJECT}.stg_bchd_ems__naloxone_administrations"]["raw_code"] += "\n-- edited"
-    assert changed(before, code_digests(edited)) == {NALOXONE_LOCATED}
+    assert changed_by(base, append_to_sql("stg_bchd_ems__naloxone_administrations")) == {NALOXONE_LOCATED}
 
 
 def test_the_digests_replace_the_tables_rows(tmp_path):
