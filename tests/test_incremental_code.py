@@ -96,3 +96,5 @@ def test_the_digests_replace_the_tables_rows(tmp_path):
         write_code_digests(conn, {"a__b": "1", "c__d": "2"})
         write_code_digests(conn, {"a__b": "3"})
         assert conn.execute(f"select * from {CODE_TABLE}").fetchall() == [("a__b", "3")]
+        write_code_digests(conn, {})  # a project without incremental models: no stale digest stays
+        assert conn.execute(f"select count(*) from {CODE_TABLE}").fetchone() == (0,)

@@ -24,7 +24,8 @@ from typing import Any
 import duckdb
 
 # relation (as the day ledgers name it: "<schema>__<identifier>"), digest; read by the models'
-# fingerprint (macro `model_code_digest`)
+# fingerprint (macro `inputs_fingerprint`), which also creates it for a dbt run by hand
+# (macro `create_model_code`, the same columns) like the run window
 CODE_TABLE = "incremental_state.model_code"
 # computed on read: their code is part of what a model downstream computes
 _COMPUTED_ON_READ = frozenset({"view", "ephemeral"})
