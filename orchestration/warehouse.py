@@ -55,6 +55,28 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, table: RawTable) -> None:
             conn.execute(f'ALTER TABLE {table.qualified} ADD COLUMN "{column}" {column_type}')
 
 
+@contextmanager
+def setting(conn: duckdb.DuckDBPyConnection, name: str, value: object) -> Iterator[None]:
+    """A DuckDB setting changed for the block, then put back as it was."""
+    before = conn.execute(f"SELECT current_setting('{name}')").fetchone()[0]
+    conn.execute(f"SET {name} = ?", [value])
+    try:
+        yield
+    finally:
+        conn.execute(f"SET {name} = ?", [before])
+
+
+@contextmanager
+def load_transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """`transaction` for loads: its inserts need not keep their input's order (each row carries
+    its position, `_source_row`). Keeping it made ten years of landed calls cost 3-5 s more to
+    insert and as much again to checkpoint when the connection closed (docs/performance.md,
+    seventeenth round). The setting is put back after the commit or rollback: an aborted
+    transaction refuses even a SET."""
+    with setting(conn, "preserve_insertion_order", False), transaction(conn):
+        yield
+
+
 def _insert(conn: duckdb.DuckDBPyConnection, table: RawTable, frame: pd.DataFrame, source: str) -> int:
     if "_source_row" not in frame.columns:  # the position in the frame, as loaded
         frame = frame.assign(_source_row=range(1, len(frame) + 1))
@@ -81,9 +103,13 @@ def _insert_from(conn: duckdb.DuckDBPyConnection, table: RawTable, relation: str
     # provenance the rows carry (report day, arrival), else NULL
     select += [f'CAST("{c}" AS {t})' if c in present else f"CAST(NULL AS {t})" for c, t in table.provenance]
     typed += list(table.provenance)
-    # rows may say where they came from (a file name, its row); else the load's source and position
+    # rows say their position (a frame's is added by `_insert`, a landed file's by landing), and
+    # may say where they came from (a file name); else the load's source. The insert need not
+    # keep their order (`load_transaction`), so it cannot number them itself.
+    if "_source_row" not in present:
+        raise LoadError(f"{table.qualified}: incoming rows lack _source_row, their position in the load")
     select.append('"_source"' if "_source" in present else "?")
-    select.append('"_source_row"' if "_source_row" in present else "row_number() over ()")
+    select.append('"_source_row"')
     params = [] if "_source" in present else [source]
     target = ", ".join(f'"{c}"' for c, _ in typed) + ', "_source", "_source_row", "_loaded_at"'
     return conn.execute(
@@ -173,14 +199,14 @@ def replace_partitions(
     days: list[date] | None = None,
 ) -> int:
     """Replace days at once, without checks in between (reference loads, tests, tools)."""
-    with transaction(conn):
+    with load_transaction(conn):
         return replace_rows(conn, table, frame, start, end, source, days)
 
 
 def replace_table(conn: duckdb.DuckDBPyConnection, table: RawTable, frame: pd.DataFrame, source: str) -> int:
     """Replace all rows of an unpartitioned table with `frame`, atomically."""
     ensure_table(conn, table)
-    with transaction(conn):
+    with load_transaction(conn):
         conn.execute(f"DELETE FROM {table.qualified}")
         _insert(conn, table, frame, source)
     return len(frame)

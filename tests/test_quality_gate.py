@@ -425,6 +425,34 @@ def test_ems_duplicates_are_incidents_reported_on_two_days(tmp_path):
     assert "2024-03-01" in example and "2024-03-02" in example
 
 
+def test_duplicate_keys_are_those_of_the_run_days_unless_the_run_covers_every_day(tmp_path):
+    """A run judges the keys of its own days against the whole table; a run over every day the
+    table holds (a full build) skips that filter, and must count the same keys."""
+    from orchestration.demo.naloxone import generate_naloxone
+    from orchestration.raw_tables import NALOXONE
+
+    days = [date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3)]
+    with duckdb.connect(str(tmp_path / "checks.duckdb")) as conn:
+        frames = []
+        for day in days:
+            frame = generate_naloxone(day, day, seed=7)
+            frame["_partition_date"] = pd.Timestamp(day)
+            frames.append(frame)
+        frames[1].loc[0, "Incident Number"] = frames[0].loc[0, "Incident Number"]  # days 1 and 2 only
+        frames[2].loc[0, "Incident Number"] = frames[0].loc[3, "Incident Number"]  # days 1 and 3
+        replace_partitions(conn, NALOXONE, pd.concat(frames, ignore_index=True), days[0], days[-1], "real")
+
+        def failing(start, end):
+            result = raw_checks.check_duplicate_keys(conn, raw_checks.NALOXONE_SPEC, start, end)
+            return result.metadata["failing_count"].value
+
+        assert failing(days[2], days[2]) == 1  # the key it shares with day 1, not days 1-2's
+        assert failing(days[1], days[1]) == 1
+        assert failing(days[1], days[2]) == 2
+        assert failing(days[0], days[2]) == 2  # every day: no filter, the same two keys
+        assert failing(date(2024, 2, 1), date(2024, 3, 31)) == 2
+
+
 def test_the_binomial_tail_matches_direct_sums():
     from math import comb
 

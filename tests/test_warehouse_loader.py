@@ -58,6 +58,22 @@ def test_a_failing_insert_leaves_the_previous_partition_intact(conn):
     with pytest.raises(duckdb.ConversionException):
         replace_partitions(conn, CALLS, bad, date(2024, 5, 1), date(2024, 5, 1), "demo")
     assert _count(conn) == len(good)
+    # the load's setting is put back after the rollback (the aborted transaction refused a SET)
+    assert conn.execute("select current_setting('preserve_insertion_order')").fetchone()[0] is True
+
+
+def test_rows_that_do_not_say_their_position_are_refused(conn, tmp_path):
+    """An insert that need not keep its input's order cannot number the rows itself: a relation
+    without `_source_row` is refused, and nothing changes."""
+    from orchestration.warehouse import load_transaction, replace_rows
+
+    good = _calls(date(2024, 5, 1), date(2024, 5, 1))
+    replace_partitions(conn, CALLS, good, date(2024, 5, 1), date(2024, 5, 1), "demo")
+    path = tmp_path / "unnumbered.parquet"
+    good.to_parquet(path)  # no _source_row: `replace_partitions` numbered its own copy
+    with pytest.raises(LoadError, match="_source_row"), load_transaction(conn):
+        replace_rows(conn, CALLS, f"read_parquet('{path}')", date(2024, 5, 1), date(2024, 5, 1), "demo")
+    assert _count(conn) == len(good)
 
 
 def test_a_frame_missing_a_declared_column_is_refused(conn):
@@ -88,7 +104,7 @@ def test_a_landed_window_streams_in_chunks_and_loads_any_day_of_it(conn, tmp_pat
     that day's rows from it, through DuckDB, numbered as they were landed."""
     from orchestration.demo.calls import iter_calls
     from orchestration.landing import land_chunks, landed
-    from orchestration.warehouse import replace_rows, transaction
+    from orchestration.warehouse import load_transaction, replace_rows
 
     first, last = date(2024, 3, 9), date(2024, 3, 12)
     frames = [f.assign(_partition_date=local_day_of_epoch_ms(f["callDateTime"])) for f in iter_calls(first, last, 3, 2)]
@@ -99,13 +115,15 @@ def test_a_landed_window_streams_in_chunks_and_loads_any_day_of_it(conn, tmp_pat
     window = landed(tmp_path / "w.duckdb", CALLS.name, day, day)
     assert not window.exact and window.days == {day}
     expected = whole[pd.to_datetime(whole["_partition_date"]).dt.date == day]
-    with transaction(conn):
+    with load_transaction(conn):
         assert replace_rows(conn, CALLS, window.relation, day, day, "demo") == len(expected)
     loaded = conn.execute(
         'select "recordId", "_source_row" from raw.calls_for_service order by "_source_row"'
     ).fetchall()
     assert [r for r, _ in loaded] == expected["recordId"].tolist()
     assert [s for _, s in loaded] == [i + 1 for i in expected.index]  # positions in the landed range
+    # the insert drops insertion order for itself only: the connection's setting is as it was
+    assert conn.execute("select current_setting('preserve_insertion_order')").fetchone()[0] is True
     # a relation holding rows of other days is refused, as a frame would be
     with pytest.raises(LoadError, match="outside the window"):
         replace_rows(conn, CALLS, f"read_parquet('{path}')", day, day, "demo")

@@ -24,6 +24,7 @@ from dagster_duckdb import DuckDBResource
 from orchestration import settings
 from orchestration.partitions import WRITER_POOL
 from orchestration.resources import ServingStore
+from orchestration.warehouse import setting
 
 PUBLISHED_SCHEMA = "marts"  # BI sees the marts, never raw, staging, restricted or quarantine rows
 PUBLICATION_KEY = dg.AssetKey(["serving", "publication"])
@@ -404,6 +405,14 @@ def write_parquet(conn, table: str, change: dict, folder: Path, previous_folder:
     of a table that did not change, and of a year with no changed day, is a hard link to the
     previous publication's."""
     published = f"pub.{PUBLISHED_SCHEMA}.{table}"
+    # A file's rows need no particular order (none is promised to readers); keeping the table's
+    # made DuckDB's Parquet writer wait on its threads: ten years of the fact by year 8.1-10.4 s
+    # against 6.6-6.7 s (docs/performance.md, seventeenth round).
+    with setting(conn, "preserve_insertion_order", False):
+        _write_parquet(conn, table, published, change, folder, previous_folder)
+
+
+def _write_parquet(conn, table: str, published: str, change: dict, folder: Path, previous_folder: Path | None) -> None:
     if not change["by_day"]:
         target = folder / (table + ".parquet")
         old = previous_folder / target.name if previous_folder else None

@@ -34,7 +34,7 @@ from orchestration.sources import ems_inbox as ems_reports
 from orchestration.sources.arcgis import ArcGISCallsClient, LayerRegistry
 from orchestration.sources.http import SourceError
 from orchestration.sql_rules import ems_incident_day, local_day_of_epoch_ms
-from orchestration.warehouse import ensure_table, load_rows, partition_counts, replace_rows, transaction
+from orchestration.warehouse import ensure_table, load_rows, load_transaction, partition_counts, replace_rows
 
 
 class CallsConfig(SourceConfig):
@@ -212,7 +212,7 @@ def load_audited(
             metadata={"empty_days": dg.MetadataValue.json(emptied[:31])},
         )
     # one transaction: the load's days are replaced, judged, and kept only if every blocking check passes
-    with transaction(conn):
+    with load_transaction(conn):
         rows_in = rows.relation if isinstance(rows, landing.Landed) else rows
         loaded = replace_rows(conn, table, rows_in, start, end, source, days)
         results = audit_staged(conn, spec, load_rows(table, start, end, days))

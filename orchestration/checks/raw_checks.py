@@ -286,6 +286,13 @@ def check_duplicate_keys(conn, spec: RawCheckSpec, start: date, end: date) -> dg
     t = spec.table.qualified
     key = spec.duplicate_key or spec.key
     where = f"{key} in (select {key} from {run_rows(spec, start, end)})"
+    # a run over every day the table holds (a full build) needs no filter: every key is the
+    # run's (semi-joining ten years of calls to themselves cost 1.2 s of 2.8 s)
+    outside = conn.execute(
+        f"select count(*) from {t} where _partition_date is null or _partition_date not between ? and ?", [start, end]
+    ).fetchone()[0]
+    if not outside:
+        where = "true"
     # the duplicated keys first (a plain group-by); lists of where their copies are only for those
     dup_keys = (
         f"select {key} as key from {t} where {key} is not null and {where} group by 1 having {spec.duplicate_when}"
