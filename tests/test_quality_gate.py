@@ -453,6 +453,28 @@ def test_duplicate_keys_are_those_of_the_run_days_unless_the_run_covers_every_da
         assert failing(date(2024, 2, 1), date(2024, 3, 31)) == 2
 
 
+def test_check_examples_are_the_same_whatever_order_the_rows_were_inserted_in(tmp_path):
+    """Loads do not keep their input's order, so a check's examples are its first failing rows
+    by value: the same rows loaded forwards and backwards give the same examples."""
+    day = date(2024, 5, 1)
+    calls = generate_calls(day, day, seed=3)
+    calls["_partition_date"] = local_day_of_epoch_ms(calls["callDateTime"])
+    calls["_source_row"] = range(1, len(calls) + 1)
+    calls[["latitude", "longitude"]] = [39.29, -76.61]  # every call downtown (no demo outliers) ...
+    calls.loc[calls.index[:9], "latitude"] = 45.0  # ... but nine, far north of Baltimore
+    expected = sorted(calls.loc[calls.index[:9], ["recordId", "_source_row"]].itertuples(index=False))[:5]
+    seen = []
+    for name, frame in (("forwards", calls), ("backwards", calls.iloc[::-1].reset_index(drop=True))):
+        with duckdb.connect(str(tmp_path / f"{name}.duckdb")) as conn:
+            replace_partitions(conn, CALLS, frame, day, day, "demo")
+            result = raw_checks.check_coordinates_in_city(
+                conn, raw_checks.CALLS_SPEC, raw_checks.run_rows(raw_checks.CALLS_SPEC, day, day)
+            )
+        assert result.metadata["failing_count"].value == 9
+        seen.append(result.metadata["examples"].value)
+    assert seen[0] == seen[1] == [f"{r}, {n}" for r, n in expected]
+
+
 def test_the_binomial_tail_matches_direct_sums():
     from math import comb
 

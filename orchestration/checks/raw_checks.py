@@ -100,7 +100,10 @@ def run_rows(spec: RawCheckSpec, start: date, end: date) -> str:
 
 
 def _examples(conn: duckdb.DuckDBPyConnection, sql: str, limit: int = 5) -> list[str]:
-    return [", ".join(str(v) for v in row) for row in conn.execute(f"{sql} limit {limit}").fetchall()]
+    """The first `limit` rows of `sql` by their values: the same examples for the same rows,
+    whatever order a load inserted them in (`warehouse.load_transaction` does not keep it)."""
+    rows = conn.execute(f"select * from ({sql}) order by all limit {limit}").fetchall()
+    return [", ".join(str(v) for v in row) for row in rows]
 
 
 def _result(name: str, spec: RawCheckSpec, passed: bool, metadata: dict, warn: bool = False) -> dg.AssetCheckResult:
