@@ -224,3 +224,20 @@ def test_the_window_check_finds_every_row_off_its_day_reading_two_rows_a_day(con
     assert not fast.passed
     clean = "(select * from raw.calls_for_service where _partition_date = '2024-03-10')"
     assert check_timestamps_in_window(conn, CALLS_SPEC, clean).metadata["failing_count"].value == 0
+
+
+def test_boundaries_are_read_in_file_order_whatever_order_the_table_holds(conn):
+    """The first polygon in file order wins a shared edge, so the layers are read back by the
+    position each polygon had in its file (`_source_row`), not in the table's order."""
+    from orchestration.assets.reference import boundary_frame, load_layers
+    from orchestration.demo.boundaries import demo_layers
+    from orchestration.raw_tables import BOUNDARIES
+    from orchestration.warehouse import replace_table
+
+    layers = demo_layers()
+    frame = boundary_frame(layers, {})
+    frame["_source_row"] = range(1, len(frame) + 1)
+    replace_table(conn, BOUNDARIES, frame.iloc[::-1].reset_index(drop=True), "demo")  # stored backwards
+    assert conn.execute("select name from raw.boundaries limit 1").fetchone()[0] == frame["name"].iloc[-1]
+    read = load_layers(conn)
+    assert {k: v.names for k, v in read.items()} == {k: v.names for k, v in layers.items()}

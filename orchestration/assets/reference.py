@@ -73,7 +73,10 @@ def _store(
 
 def load_layers(conn) -> dict[str, PolygonLayer]:
     """The boundary layers as stored in raw.boundaries."""
-    frame = conn.execute("select layer, name, code, geometry_wkt, alt_name from raw.boundaries").df()
+    # in file order (`_source_row`): the first polygon in file order wins a shared edge
+    frame = conn.execute(
+        "select layer, name, code, geometry_wkt, alt_name from raw.boundaries order by _source_row"
+    ).df()
     layers = {}
     for layer, rows in frame.groupby("layer", sort=False):
         layers[layer] = PolygonLayer(
