@@ -206,9 +206,7 @@ def replace_partitions(
 def replace_table(conn: duckdb.DuckDBPyConnection, table: RawTable, frame: pd.DataFrame, source: str) -> int:
     """Replace all rows of an unpartitioned table with `frame`, atomically."""
     ensure_table(conn, table)
-    # in order (a plain transaction): a few hundred reference rows, and where they are read in
-    # table order (the boundaries: the first polygon in file order wins a shared edge) the
-    # order is the file's
+    # a plain transaction: a few hundred reference rows, nothing to gain by dropping their order
     with transaction(conn):
         conn.execute(f"DELETE FROM {table.qualified}")
         _insert(conn, table, frame, source)

@@ -159,7 +159,8 @@ def _share_outside(
     counted, failing = conn.execute(f"select count(*), count(*) filter (where {outside}) from ({rows_sql})").fetchone()
     total = counted if total is None else total
     share = failing / total if total else 0.0
-    examples = _examples(conn, f"select {spec.examples_sql} from ({rows_sql}) where {outside}")
+    # examples only when some row fails: their query reads every row again (ordered, it cannot stop at five)
+    examples = _examples(conn, f"select {spec.examples_sql} from ({rows_sql}) where {outside}") if failing else []
     return _result(
         name,
         spec,
@@ -291,8 +292,11 @@ def check_duplicate_keys(conn, spec: RawCheckSpec, start: date, end: date) -> dg
     where = f"{key} in (select {key} from {run_rows(spec, start, end)})"
     # a run over every day the table holds (a full build) needs no filter: every key is the
     # run's (semi-joining ten years of calls to themselves cost 1.2 s of 2.8 s)
+    # (`exists` stops at the first such row: a one-day run finds one at once, where counting them
+    # read ten years' dates, 0.43 s cold)
     outside = conn.execute(
-        f"select count(*) from {t} where _partition_date is null or _partition_date not between ? and ?", [start, end]
+        f"select exists (select 1 from {t} where _partition_date is null or _partition_date not between ? and ?)",
+        [start, end],
     ).fetchone()[0]
     if not outside:
         where = "true"
