@@ -545,14 +545,20 @@ def test_point_assignments_add_new_points_and_reassign_all_when_the_polygons_cha
         assert (39.301234, -76.612345) in {(lat, lon) for lat, lon, _, _ in incremental}
 
 
-def test_legacy_relations_are_dropped_and_a_wide_validated_table_is_rebuilt(warehouse_copy, tmp_path):
-    """Relations of earlier versions are dropped before dbt builds. A validated-calls table of the
-    old layout (every staging column) is rebuilt in the new one, equal to a full refresh."""
+@pytest.mark.parametrize(
+    "legacy_column",
+    ["object_id bigint", "call_key varchar"],
+    ids=["every_staging_column", "the_fact_and_quarantine_columns"],
+)
+def test_legacy_relations_are_dropped_and_a_wide_validated_table_is_rebuilt(warehouse_copy, tmp_path, legacy_column):
+    """Relations of earlier versions are dropped before dbt builds. A validated-calls table of an
+    old layout (every staging column; then every column the fact and the quarantine read) is
+    rebuilt in the new one, equal to a full refresh."""
     from orchestration.assets.dbt import drop_legacy_relations
 
     with duckdb.connect(str(warehouse_copy)) as conn:
         conn.execute("create view staging.stg_health__csa_indicators as select 1 as x")  # a legacy name
-        conn.execute("alter table intermediate.int_calls_for_service__validated add column object_id bigint")
+        conn.execute(f"alter table intermediate.int_calls_for_service__validated add column {legacy_column}")
     assert drop_legacy_relations(str(warehouse_copy)) == [
         "staging.stg_health__csa_indicators",
         "intermediate.int_calls_for_service__validated",
@@ -569,7 +575,8 @@ def test_legacy_relations_are_dropped_and_a_wide_validated_table_is_rebuilt(ware
             ).fetchall()
         }
     assert "stg_health__csa_indicators" not in names
-    assert "object_id" not in columns and {"record_id", "quarantine_reason", "called_at_local"} <= columns
+    assert legacy_column.split()[0] not in columns
+    assert {"record_id", "quarantine_reason", "called_at_local", "neighborhood_resolved"} <= columns
     full = tmp_path / "full" / warehouse_copy.name
     full.parent.mkdir()
     shutil.copy(warehouse_copy, full)

@@ -111,8 +111,12 @@ LEGACY_RELATIONS = (
 )
 # (schema, table, column): a table holding the column has an older layout that an incremental
 # build cannot change (on_schema_change: fail); it is dropped and rebuilt in full. The validated
-# calls once carried every staging column (object_id among them).
-LEGACY_LAYOUTS = (("intermediate", "int_calls_for_service__validated", "object_id"),)
+# calls once carried every staging column (object_id among them), then every column the fact and
+# the quarantine read (call_key among them); they now keep the decision only.
+LEGACY_LAYOUTS = (
+    ("intermediate", "int_calls_for_service__validated", "object_id"),
+    ("intermediate", "int_calls_for_service__validated", "call_key"),
+)
 
 
 def drop_legacy_relations(database: str) -> list[str]:
@@ -130,6 +134,8 @@ def drop_legacy_relations(database: str) -> list[str]:
         }
         stale = [r for r in LEGACY_RELATIONS if r in present]
         for schema, table, column in LEGACY_LAYOUTS:
+            if (schema, table, "table") in stale:
+                continue  # an older layout still: already dropped once
             if conn.execute(
                 "select count(*) from information_schema.columns "
                 "where table_schema = ? and table_name = ? and column_name = ?",

@@ -21,29 +21,20 @@ boundaries as (
     select * from {{ source('reference', 'boundaries') }}
 ),
 
--- an incremental run rebuilds the pending days only. Only the columns the fact and quarantine
--- read are carried (staging's others are never computed), and the CTE is not materialized: it
--- is read twice (rows, distinct names), and buffering 13 million wide rows costs more than
--- scanning them again.
+-- an incremental run rebuilds the pending days only. Only the columns the decision and the
+-- analysis marts read are carried (staging's others are never computed here: the fact and the
+-- quarantine read them from staging, joined on the row's identity), and the CTE is not
+-- materialized: it is read twice (rows, distinct names).
 calls as not materialized (
     select
         record_id,
-        call_key,
-        call_number,
-        call_epoch_ms,
         called_at_local,
         priority,
-        district_code,
         description_raw,
-        incident_location,
         neighborhood,
-        police_post,
-        council_district,
-        census_tract,
         latitude,
         longitude,
         partition_date,
-        load_source,
         source_row,
         loaded_at
     from staged
@@ -105,8 +96,18 @@ ranked as (
     left join copy_ranks using (partition_date, source_row, loaded_at)
 )
 
+-- the row's identity, the text the analysis marts group by, and the decision. The copy of
+-- every staged column that this table once held cost a ten-year build about 16 s of writing
+-- (docs/performance.md, eighteenth round); fct_calls_for_service and the quarantine take
+-- them from staging, joined on (partition_date, source_row, loaded_at).
 select
-    ranked.*,
+    ranked.partition_date,
+    ranked.source_row,
+    ranked.loaded_at,
+    ranked.record_id,
+    ranked.called_at_local,
+    ranked.description_raw,
+    ranked.neighborhood,
     coalesce(name_matches.neighborhood_normalized, points.neighborhood_normalized) as neighborhood_resolved,
     name_matches.neighborhood_normalized is not null as neighborhood_name_matched,
     case

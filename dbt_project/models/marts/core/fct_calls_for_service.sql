@@ -8,12 +8,30 @@
 -- One row per 911 call that passed validation, keyed to every dimension. Incremental by day
 -- (macros/incremental_days.sql): the days the validated calls rebuilt, and every day when the
 -- description keys or the neighborhoods change (the spellings seed is in its fingerprint).
-with calls as (
-    select * from {{ ref('int_calls_for_service__validated') }}
+with decisions as (
+    select partition_date, source_row, loaded_at, neighborhood_resolved, geography_method
+    from {{ ref('int_calls_for_service__validated') }}
     where quarantine_reason is null
     {%- if is_incremental() %}
         and partition_date in {{ pending_days() }}
     {%- endif %}
+),
+
+-- the call's own columns come from staging: the validated table keeps only the decision
+staged as (
+    select * from {{ ref('stg_open_baltimore__calls_for_service') }}
+    {%- if is_incremental() %}
+    where partition_date in {{ pending_days() }}
+    {%- endif %}
+),
+
+-- a staged row enters the fact when the validated table decided so for that very row (its day,
+-- position and load): a row loaded after the validated table was built matches nothing, and
+-- the raw = fact + quarantine check says so
+calls as (
+    select staged.*, decisions.neighborhood_resolved, decisions.geography_method
+    from staged
+    join decisions using (partition_date, source_row, loaded_at)
 ),
 
 call_types as (
