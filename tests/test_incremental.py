@@ -625,6 +625,54 @@ def test_the_scoped_unique_test_groups_every_id_when_every_day_is_in_scope(wareh
     assert run_test()[:2] == ("pass", 0)
 
 
+def test_a_day_reloaded_after_the_validation_leaves_the_fact_and_fails_the_reconciliation(warehouse_copy, tmp_path):
+    """The fact and the quarantine take a call's columns from staging and its decision from the
+    validated table, matched on the row's identity (day, position, load). A day reloaded after
+    the validated table was built and then rebuilt in the fact and quarantine alone (a run by
+    hand selecting only them) has no decided row: its calls do not enter the fact undecided, and
+    raw = fact + quarantine fails for that day. Building the validated table too restores it."""
+    day, target = date(2024, 3, 5), tmp_path / "target"
+
+    def counts() -> tuple[int, int, int]:
+        with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
+            return tuple(
+                conn.execute(f"select count(*) from {relation} where {column} = ?", [day]).fetchone()[0]
+                for relation, column in (
+                    ("raw.calls_for_service", "_partition_date"),
+                    ("marts.fct_calls_for_service", "partition_date"),
+                    ("quarantine.calls_for_service", "partition_date"),
+                )
+            )
+
+    def reconciliation() -> tuple[str, int | None]:
+        subprocess.run(
+            [settings.dbt_executable(), "test", "--select", "fct_calls_for_service,test_name:reconciles_with_raw"]
+            + ["--profiles-dir", ".", "--target-path", str(target)],
+            cwd=settings.DBT_PROJECT_DIR,
+            env={**os.environ, "WAREHOUSE_DB": str(warehouse_copy)},
+            capture_output=True,
+            check=False,
+        )
+        (result,) = json.loads((target / "run_results.json").read_text())["results"]
+        return result["status"], result["failures"]
+
+    raw_rows, fact_rows, quarantined = counts()
+    assert raw_rows > 0 and raw_rows == fact_rows + quarantined
+    assert reconciliation() == ("pass", 0)
+    with duckdb.connect(str(warehouse_copy)) as conn:  # the same rows, loaded again
+        conn.execute(
+            "update raw.calls_for_service set _loaded_at = _loaded_at + interval 1 hour where _partition_date = ?",
+            [day],
+        )
+    window = json.dumps({"partition_start": str(day)})
+    dbt(warehouse_copy, target, "run", "-s", "fct_calls_for_service", "quarantine_calls_for_service", "--vars", window)
+    assert counts() == (raw_rows, 0, 0)
+    assert reconciliation() == ("fail", 1)  # that one day
+    dbt(warehouse_copy, target, "run", "-s", *DAILY, "--vars", window)
+    assert counts() == (raw_rows, fact_rows, quarantined)
+    assert reconciliation() == ("pass", 0)
+
+
 def naloxone_rebuilt(conn) -> dict[str, set[date]]:
     return {
         model: {
