@@ -520,15 +520,21 @@ def test_point_assignments_add_new_points_and_reassign_all_when_the_polygons_cha
         return {k: v.value for k, v in event.materialization.metadata.items()}
 
     with duckdb.connect(str(warehouse_copy)) as conn:
-        # a new call with no neighborhood name, at a point no call had
-        conn.execute(
-            """insert into raw.calls_for_service select * replace (
-                   null as Neighborhood, 39.301234 as latitude, -76.612345 as longitude,
-                   _source_row + 7000000 as _source_row, now() as _loaded_at)
-               from raw.calls_for_service where _partition_date = date '2024-03-06' limit 1"""
-        )
+        # new calls at points no call had: with no neighborhood name, with a blank one, and with a
+        # neighborhood's own name (placed by that name, so its point needs no assignment)
+        named = conn.execute("select min(neighborhood) from raw.neighborhoods").fetchone()[0]
+        for i, (name, lat, lon) in enumerate(
+            [(None, 39.301234, -76.612345), ("   ", 39.302345, -76.613456), (named, 39.303456, -76.614567)]
+        ):
+            conn.execute(
+                f"""insert into raw.calls_for_service select * replace (
+                       ?::varchar as Neighborhood, ? as latitude, ? as longitude,
+                       _source_row + 7000000 + {i} as _source_row, now() as _loaded_at)
+                   from raw.calls_for_service where _partition_date = date '2024-03-06' limit 1""",
+                [name, lat, lon],
+            )
     added = assign()
-    assert added["points_assigned_now"] == 1 and added["reassigned_every_point"] is False
+    assert added["points_assigned_now"] == 2 and added["reassigned_every_point"] is False
     with duckdb.connect(str(warehouse_copy)) as conn:
         incremental = set(conn.execute("select * from geography.point_assignments").fetchall())
         # the polygons changed (a re-delivered boundary file): every point is assigned again
@@ -542,7 +548,9 @@ def test_point_assignments_add_new_points_and_reassign_all_when_the_polygons_cha
     with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
         assert set(conn.execute("select * from geography.point_assignments").fetchall()) == incremental
         assert again["points_assigned_now"] == len(incremental)
-        assert (39.301234, -76.612345) in {(lat, lon) for lat, lon, _, _ in incremental}
+        points = {(lat, lon) for lat, lon, _, _ in incremental}
+        assert {(39.301234, -76.612345), (39.302345, -76.613456)} <= points
+        assert (39.303456, -76.614567) not in points
 
 
 @pytest.mark.parametrize(
