@@ -8,9 +8,13 @@
 ) }}
 -- Calls that could not enter fct_calls_for_service, with the reason and the load partition.
 -- Incremental by day (macros/incremental_days.sql): the days the validated calls rebuilt.
-with decisions as (
+with validated as (
+    select * from {{ ref('int_calls_for_service__validated') }}
+),
+
+decisions as (
     select partition_date, source_row, loaded_at, quarantine_reason
-    from {{ ref('int_calls_for_service__validated') }}
+    from validated
     where quarantine_reason is not null
     {%- if is_incremental() %}
         and partition_date in {{ pending_days() }}

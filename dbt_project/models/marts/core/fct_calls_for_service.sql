@@ -8,9 +8,13 @@
 -- One row per 911 call that passed validation, keyed to every dimension. Incremental by day
 -- (macros/incremental_days.sql): the days the validated calls rebuilt, and every day when the
 -- description keys or the neighborhoods change (the spellings seed is in its fingerprint).
-with decisions as (
+with validated as (
+    select * from {{ ref('int_calls_for_service__validated') }}
+),
+
+decisions as (
     select partition_date, source_row, loaded_at, neighborhood_resolved, geography_method
-    from {{ ref('int_calls_for_service__validated') }}
+    from validated
     where quarantine_reason is null
     {%- if is_incremental() %}
         and partition_date in {{ pending_days() }}
