@@ -96,10 +96,11 @@ ranked as (
     left join copy_ranks using (partition_date, source_row, loaded_at)
 )
 
--- the row's identity, the text the analysis marts group by, and the decision. The copy of
--- every staged column that this table once held cost a ten-year build about 16 s of writing
--- (docs/performance.md, eighteenth round); fct_calls_for_service and the quarantine take
--- them from staging, joined on (partition_date, source_row, loaded_at).
+-- the row's identity, the text the analysis marts group by, and the decision. The copy of the
+-- call's other columns that this table once held took about half of a ten-year build of it
+-- (25-31 s against 14 s by hand); fct_calls_for_service and the quarantine take them from
+-- staging, joined on (partition_date, source_row, loaded_at), which costs them some of that
+-- back (the three models: 33 s against 35-39 s; docs/performance.md, eighteenth round).
 select
     ranked.partition_date,
     ranked.source_row,
