@@ -26,17 +26,20 @@ def _resolved(path: str, default: Path) -> Path:
 
 
 class WarehouseDuckDB(DuckDBResource):
-    """dagster-duckdb's `DuckDBResource`, closing the connection when the block raises too.
+    """dagster-duckdb's `DuckDBResource`, closing the connection when the block raises too, and
+    writing without the compression methods `settings.DUCKDB_DISABLED_COMPRESSION` names.
 
     Upstream closes it only after a block that succeeded, so a step that failed (a refused load)
     kept the database file open in the process, and the next open with another configuration
-    (read-only, as the summary and the tests do) failed.
+    (read-only, as the summary and the tests do) failed. The compression setting is `SET` on the
+    connection: given in `connection_config`, DuckDB 1.5 ignores it.
     """
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         conn = super().get_connection().__enter__()
         try:
+            conn.execute(f"set disabled_compression_methods = '{settings.DUCKDB_DISABLED_COMPRESSION}'")
             yield conn
         finally:
             conn.close()

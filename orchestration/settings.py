@@ -204,6 +204,17 @@ def duckdb_memory_limit() -> str:
     return _env("DUCKDB_MEMORY_LIMIT") or DUCKDB_MEMORY_LIMIT_DEFAULT
 
 
+# Compression DuckDB does not use when it writes the working database and the publications
+# (dbt's connections and the Dagster steps': dbt_project/profiles.yml and WarehouseDuckDB set it,
+# by `SET`: DuckDB 1.5 ignores it in a connection's config, without a word). FSST packs long,
+# varied text (call keys and numbers, addresses) into about two thirds of the space, but writing
+# it costs more than the space is worth here: ten years of raw calls were inserted in 13.8-14.9 s
+# without it against 15.9-16.9 s with it (787 against 538 MB), and whole ten-year builds took
+# 105 s against 120-128 s (a working file of 1.7 GB against 1.2 GB); reading is no slower
+# (docs/performance.md, nineteenth round).
+DUCKDB_DISABLED_COMPRESSION = "fsst"
+
+
 def demo_seed() -> int:
     """Seed of the demo generators (`DEMO_SEED`, default 20130101)."""
     raw = _env("DEMO_SEED")

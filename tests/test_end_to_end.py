@@ -328,6 +328,43 @@ def test_marts_expose_no_patient_level_rows(built):
     assert not columns & {"patient_age", "patient_race", "incident_number", "age_band", "sex"}
 
 
+def test_the_warehouse_and_the_publication_hold_no_fsst_compressed_text(built, tmp_path):
+    """Every writer (the raw loads, dbt, the publication) leaves out the compression methods
+    `settings.DUCKDB_DISABLED_COMPRESSION` names. The same rows written by a connection with
+    DuckDB's defaults do use FSST, so its absence is the setting's doing; and the text columns
+    are stored compressed (dictionary), so the file was read as written, not from its log."""
+    path, _ = built
+    assert settings.DUCKDB_DISABLED_COMPRESSION == "fsst"
+    tables = {
+        path: ["raw.calls_for_service", "intermediate.int_calls_for_service__validated", "marts.fct_calls_for_service"],
+        settings.serving_path(): ["marts.fct_calls_for_service"],
+    }
+
+    def text_compression(database, table: str) -> set[str]:
+        schema, name = table.split(".")
+        return {
+            method.upper()
+            for (method,) in _q(
+                database,
+                f"""select distinct compression from pragma_storage_info('{table}')
+                where column_name in (select column_name from information_schema.columns
+                  where table_schema = '{schema}' and table_name = '{name}' and data_type = 'VARCHAR')""",
+            )
+        }
+
+    for database, names in tables.items():
+        for table in names:
+            methods = text_compression(database, table)
+            assert "FSST" not in methods, (database, table, methods)
+            assert "DICTIONARY" in methods, (database, table, methods)
+    default = tmp_path / "defaults.duckdb"
+    with duckdb.connect(str(default)) as conn:
+        conn.execute(f"attach '{path}' as built (read_only)")
+        conn.execute("create schema marts")
+        conn.execute("create table marts.fct_calls_for_service as select * from built.marts.fct_calls_for_service")
+    assert "FSST" in text_compression(default, "marts.fct_calls_for_service")
+
+
 def test_rerunning_a_partition_changes_no_counts(built):
     from orchestration.run_all import run_range
 

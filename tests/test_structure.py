@@ -303,6 +303,16 @@ def test_dbt_and_dagster_cap_duckdb_memory_with_the_same_default():
     assert match and match.group(1) == settings.DUCKDB_MEMORY_LIMIT_DEFAULT
 
 
+def test_dbt_and_dagster_leave_out_the_same_compression_methods():
+    import re
+
+    from orchestration import settings
+
+    profile = (settings.DBT_PROJECT_DIR / "profiles.yml").read_text()
+    match = re.search(r"^\s+disabled_compression_methods: (\S+)$", profile, re.MULTILINE)
+    assert match and match.group(1) == settings.DUCKDB_DISABLED_COMPRESSION
+
+
 def test_every_dbt_test_is_a_dagster_check():
     """A dbt test Dagster does not see as an asset check still fails the dbt step, but is missing
     from the UI's checks and from the publication's audit. A singular test reading several
