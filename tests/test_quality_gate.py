@@ -341,6 +341,63 @@ def test_a_publication_switches_database_and_parquet_together_and_cleans_up(
         assert conn.execute("select publication_id from meta.publication").fetchone()[0] == pub_id
 
 
+@pytest.mark.parametrize("fault", ["the copy fails", "interrupted while copying"])
+def test_a_publication_whose_file_copy_fails_or_is_interrupted_leaves_the_last_one_whole(
+    warehouse_copy, session_instance, monkeypatch, fault
+):
+    """The previous publication's file is copied in a thread while the working marts are
+    summarized: a failed copy fails the publication with the copy's own error, and an interrupt
+    during a slow copy waits for it before the unfinished folder is removed (no thread writing
+    into a removed folder, nothing left behind)."""
+    import shutil
+
+    import orchestration.assets.publish as publish_module
+    from orchestration.run_all import run_range
+
+    serving = settings.serving_path()
+    layout = ServingLayout(serving)
+    assert run_range(date(2024, 3, 10), date(2024, 3, 10), instance=session_instance).success
+    current, pub_id = layout.current.resolve(), _publication(serving)
+    copies: list[tuple[Path, float]] = []
+    copyfile, rmtree = shutil.copyfile, shutil.rmtree  # the module's own, before they are replaced
+
+    def slow_copy(source, target):
+        time.sleep(1.0)
+        copyfile(source, target)
+        copies.append((Path(target), time.monotonic()))
+
+    def full_disk(source, target):
+        raise OSError(28, "No space left on device")
+
+    removed: dict[Path, float] = {}
+
+    def recorded_rmtree(path, ignore_errors=False):
+        removed.setdefault(Path(path), time.monotonic())
+        rmtree(path, ignore_errors=ignore_errors)
+
+    def interrupted(conn, tables):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(publish_module.shutil, "rmtree", recorded_rmtree)
+    if fault == "the copy fails":
+        monkeypatch.setattr(publish_module.shutil, "copyfile", full_disk)
+    else:
+        monkeypatch.setattr(publish_module.shutil, "copyfile", slow_copy)
+        monkeypatch.setattr(publish_module, "summarize_working", interrupted)
+    result = run_in_location([PUBLICATION_KEY], session_instance)
+    assert not result.success
+    if fault == "the copy fails":
+        (failure,) = result.get_step_failure_events()
+        error = failure.event_specific_data.error.cause  # the step's own error, under Dagster's wrapper
+        assert error.cls_name == "OSError" and "No space left on device" in error.message
+    else:
+        ((copy, copied_at),) = copies
+        assert copy.parent.name.endswith(".building") and copy.parent in removed
+        assert copied_at <= removed[copy.parent]  # the copy ended before its folder was removed
+    assert layout.current.resolve() == current and _publication(serving) == pub_id
+    assert not list(layout.publications.glob("*.building"))
+
+
 def test_publication_metadata_describes_what_was_published(built):
     with duckdb.connect(str(settings.serving_path()), read_only=True) as conn:
         pub = conn.execute("select git_commit, partitions, row_counts, check_results from meta.publication").fetchone()
