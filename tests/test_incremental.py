@@ -385,8 +385,12 @@ def test_a_publication_rewrites_only_changed_days_and_links_unchanged_years(ware
     tables equal the working ones; the fact's other year and the unchanged marts keep their
     Parquet files (hard links, same inode); the changed year and the changed mart are new."""
     from orchestration.assets.publish import PUBLICATION_KEY, ServingLayout
+    from orchestration.run_all import run_range
 
     layout = ServingLayout(settings.serving_path())
+    # every blocking check passes again: a test run before this one may have left a failure
+    # (test_quality_gate's refused publication does), and the publication would be refused
+    assert run_range(date(2024, 3, 10), date(2024, 3, 10), instance=session_instance).success
     with duckdb.connect(str(warehouse_copy)) as conn:
         # a second year: a day of 2023, copied from a day of the range with new ids
         conn.execute(
