@@ -165,6 +165,26 @@ rebuild the upstream's rebuilt days, so they also rebuild such a day again.
     )
 {%- endmacro %}
 
+{#- Whether a `replace_days` model rebuilds every row of its existing table: no row of it lies
+    outside the pending days (a row with no day counts as outside). The incremental result, the
+    table without the pending days' rows plus the model's select, is then the select alone, and
+    the materialization (macros/materializations/incremental.sql) writes it once into a table
+    that replaces the old one. Called after the pre-hook planned the days; a daily update finds a
+    row outside at once (about 0.02 s at ten years), a rebuild of every day reads the day column. -#}
+{% macro replaces_every_day(relation) -%}
+    {%- if config.get('incremental_strategy') != 'replace_days' -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set outside = run_query(
+        "select 1 from " ~ relation ~ " as t where not exists (select 1 from " ~ rebuild_days_relation(relation)
+        ~ " as d where d.status = 'pending' and d.day = t.partition_date) limit 1") -%}
+    {%- set every_day = outside.rows | length == 0 -%}
+    {%- if every_day %}
+        {{- log("Every day of " ~ relation ~ " is rebuilt: the table is written once and replaces the old one", info=true) -}}
+    {%- endif -%}
+    {{ return(every_day) }}
+{%- endmacro %}
+
 {#- Delete the target's rows whose `key` is pending, insert the recomputed ones (the strategies
     `replace_days` here and `replace_months`, macros/incremental_months.sql). -#}
 {% macro replace_pending_sql(arg_dict, key, pending) -%}
