@@ -1,5 +1,5 @@
 {#- dbt-duckdb's incremental materialization (dbt/include/duckdb/macros/materializations/incremental.sql
-    of the pinned dbt-duckdb, copied unchanged) with one branch added between the markers
+    of dbt-duckdb 1.11.1, pinned in pyproject.toml; copied unchanged) with one branch added between the markers
     `baltimore_warehouse: begin` and `end`: when a `replace_days` model rebuilds every day its
     table holds (its fingerprint changed, or the model it reads rebuilt every day), its select is
     the whole new table, so it is written once into a new table that replaces the old one, as
