@@ -802,7 +802,7 @@ def replaced(target: Path, model: str) -> bool:
     lines = statements(target, model)
     if any(line.lstrip().startswith("delete from") for line in lines):
         return False
-    assert any(f"{MODELS[model][1]}__dbt_tmp" in line for line in lines), lines
+    assert any(f"{({**MODELS, **NALOXONE})[model][1]}__dbt_tmp" in line for line in lines), lines
     return True
 
 
@@ -866,6 +866,25 @@ def test_a_row_outside_the_rebuilt_days_keeps_the_table_and_the_row(warehouse_co
         assert conn.execute(
             "select count(*) from marts.fct_calls_for_service where partition_date is null"
         ).fetchone() == (1,)
+
+
+def test_an_empty_table_takes_the_days_it_rebuilds_in_one_write(warehouse_copy, tmp_path):
+    """An empty table has no row outside any day: a one-day run writes that day's rows into a new
+    table, the same rows the day had before the table was emptied."""
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        day, before = conn.execute(
+            "select partition_date, count(*) from marts.fct_calls_for_service group by all order by 1 desc limit 1"
+        ).fetchone()
+        conn.execute("delete from marts.fct_calls_for_service")
+        for model in DAILY:
+            conn.execute(f'delete from incremental_state."{"__".join(MODELS[model])}__days"')
+    window = json.dumps({"partition_start": day.isoformat(), "partition_end": day.isoformat()})
+    dbt(warehouse_copy, tmp_path / "target", "run", "-s", "fct_calls_for_service", "--vars", window)
+    assert replaced(tmp_path / "target", "fct_calls_for_service")
+    with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
+        assert conn.execute(
+            "select partition_date, count(*) from marts.fct_calls_for_service group by all"
+        ).fetchall() == [(day, before)]
 
 
 def test_a_column_added_to_a_fact_rebuilds_every_day_into_the_new_layout(warehouse_copy, tmp_path):

@@ -175,9 +175,10 @@ rebuild the upstream's rebuilt days, so they also rebuild such a day again.
     {%- if config.get('incremental_strategy') != 'replace_days' -%}
         {{ return(false) }}
     {%- endif -%}
+    {#- not exists, not `not in`: a day without a date is outside whatever the ledger holds -#}
     {%- set outside = run_query(
-        "select 1 from " ~ relation ~ " as t where not exists (select 1 from " ~ rebuild_days_relation(relation)
-        ~ " as d where d.status = 'pending' and d.day = t.partition_date) limit 1") -%}
+        "select 1 from " ~ relation ~ " as t where not exists (select 1 from " ~ pending_days(relation)
+        ~ " as p where p.day = t.partition_date) limit 1") -%}
     {%- set every_day = outside.rows | length == 0 -%}
     {%- if every_day %}
         {{- log("Every day of " ~ relation ~ " is rebuilt: the table is written once and replaces the old one", info=true) -}}
