@@ -6,6 +6,7 @@ holds 30 days so the overdose scan has its full study period.
 
 import os
 import shutil
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +17,18 @@ from pytest_httpserver import HTTPServer
 TEST_START = date(2024, 2, 17)  # 30 days: the surveillance study period
 TEST_END = date(2024, 3, 17)
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def makefile_instance_config(home: Path) -> Path:
+    """`home`/dagster.yaml as the Makefile writes it for `make run` and `make dev` (the one place
+    that config is spelled out); its path."""
+    from orchestration import settings
+
+    config = home / "dagster.yaml"
+    subprocess.run(
+        ["make", "-s", f"DAGSTER_HOME={home}", str(config)], cwd=settings.PROJECT_ROOT, check=True, timeout=60
+    )
+    return config
 
 
 @pytest.fixture(scope="session")

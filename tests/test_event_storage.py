@@ -5,7 +5,6 @@ stock storage: whatever it writes, in a batch or on a kept connection, must read
 exactly as Dagster produced it.
 """
 
-import subprocess
 from collections import Counter
 from contextlib import contextmanager
 
@@ -20,6 +19,7 @@ from sqlalchemy.sql.dml import Update
 from orchestration import settings
 from orchestration.event_storage import BATCHED_EVENTS, MAX_OPEN_SHARDS, BatchingSqliteEventLogStorage
 from orchestration.partitions import WRITER_POOL
+from tests.conftest import makefile_instance_config
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2024-03-01", end_date="2024-03-08")
 
@@ -42,12 +42,10 @@ def summary() -> dg.MaterializeResult:
 @pytest.fixture
 def makefile_config(tmp_path, monkeypatch):
     home = tmp_path / "home"
-    subprocess.run(
-        ["make", "-s", f"DAGSTER_HOME={home}", f"{home}/dagster.yaml"], cwd=settings.PROJECT_ROOT, check=True
-    )
+    config = makefile_instance_config(home)
     settings.ensure_event_batching()  # as the definitions do: range runs hand their events over in batches
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
-    return yaml.safe_load((home / "dagster.yaml").read_text()), home / "history" / "runs"
+    return yaml.safe_load(config.read_text()), home / "history" / "runs"
 
 
 def test_every_event_reads_back_through_the_stock_storage(makefile_config, monkeypatch):

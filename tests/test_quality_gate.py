@@ -22,7 +22,7 @@ from orchestration.demo.calls import generate_calls
 from orchestration.raw_tables import CALLS
 from orchestration.sql_rules import local_day_of_epoch_ms
 from orchestration.warehouse import replace_partitions
-from tests.conftest import patch_demo_calls, run_in_location
+from tests.conftest import makefile_instance_config, patch_demo_calls, run_in_location
 
 pytestmark = pytest.mark.slow
 DAY = date(2024, 3, 6)
@@ -441,14 +441,9 @@ def test_the_makefile_instance_config_limits_the_writer_pool_to_one(tmp_path):
     """`make run`/`make dev` write DAGSTER_HOME/dagster.yaml; its pool limit must load as 1."""
     import yaml
 
-    from orchestration import settings
     from orchestration.partitions import WRITER_POOL
 
-    home = tmp_path / "home"
-    subprocess.run(
-        ["make", "-s", f"DAGSTER_HOME={home}", f"{home}/dagster.yaml"], cwd=settings.PROJECT_ROOT, check=True
-    )
-    config = yaml.safe_load((home / "dagster.yaml").read_text())
+    config = yaml.safe_load(makefile_instance_config(tmp_path / "home").read_text())
     with dg.instance_for_test(overrides=config) as instance:
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
         assert instance.event_log_storage.get_concurrency_info(WRITER_POOL).slot_count in (0, 1)

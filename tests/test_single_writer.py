@@ -22,6 +22,7 @@ import dagster as dg
 import pytest
 
 from orchestration.partitions import WRITER_POOL
+from tests.conftest import makefile_instance_config
 
 pytestmark = pytest.mark.slow
 
@@ -52,13 +53,19 @@ def _two_runs_at_once(home, warehouse, serving) -> list[tuple[int, str]]:
     return [(p.wait(timeout=900), p.stdout.read()) for p in procs]
 
 
+POOL_LIMIT = "concurrency:\n  pools:\n    default_limit: 1\n"
+
+
 def _home(tmp_path, name, pool_limit: bool):
+    """A DAGSTER_HOME with the instance config the Makefile writes for `make run` and `make dev`
+    (its event storage claims a pool's slot atomically, which the stock SQLite storage does not:
+    tests/test_event_storage.py), or the same without the pool limit."""
     home = tmp_path / name
-    home.mkdir()
-    text = "telemetry:\n  enabled: false\n"
-    if pool_limit:
-        text += "concurrency:\n  pools:\n    default_limit: 1\n"
-    (home / "dagster.yaml").write_text(text)
+    config = makefile_instance_config(home)
+    text = config.read_text()
+    assert POOL_LIMIT in text and "BatchingSqliteEventLogStorage" in text, text
+    if not pool_limit:
+        config.write_text(text.replace(POOL_LIMIT, ""))
     return home
 
 
