@@ -171,6 +171,69 @@ def test_an_incremental_build_equals_a_full_build_after_reloads_corrections_and_
         ).fetchone() == (0,)
 
 
+def test_a_held_back_call_is_quarantined_as_staging_stages_it(warehouse_copy, tmp_path):
+    """The quarantine stages only the raw rows it holds (with staging's macro) instead of joining
+    the staging view; the rows it keeps are the view's, padded and empty text included."""
+    day = date(2024, 3, 5)
+    with duckdb.connect(str(warehouse_copy)) as conn:
+        # three messy rows a feed could send: copies of one of the day's calls, each held back
+        for source_row, replace in [
+            (
+                900001,
+                "null as recordId, '  K-900001 ' as callKey, ' P240900001' as callNumber, "
+                "'  COMMON ASSAULT  ' as description, '' as Neighborhood",
+            ),
+            (
+                900002,
+                "900000002 as recordId, 'K-900002' as callKey, '' as callNumber, "
+                "'' as description, '  Bolton Hill ' as Neighborhood, 0.0 as latitude, 0.0 as longitude",
+            ),
+            (
+                900003,
+                "900000003 as recordId, 'K-900003' as callKey, 'P240900003' as callNumber, "
+                "'SILENT 911' as description, '   ' as Neighborhood, 'Urgent?' as priority",
+            ),
+        ]:
+            conn.execute(
+                f"""insert into raw.calls_for_service
+                    select * replace ({replace}, {source_row} as _source_row, now() as _loaded_at)
+                    from raw.calls_for_service where _partition_date = ?
+                    order by _source_row limit 1""",
+                [day],
+            )
+        epoch = conn.execute(
+            "select callDateTime from raw.calls_for_service where _partition_date = ? and _source_row = 900001", [day]
+        ).fetchone()[0]
+    window = json.dumps({"partition_start": day.isoformat(), "partition_end": day.isoformat()})
+    dbt(warehouse_copy, tmp_path / "target", "run", "-s", *DAILY, "--vars", window)
+    with duckdb.connect(str(warehouse_copy), read_only=True) as conn:
+        held = conn.execute(
+            """select source_row, quarantine_reason, record_id, call_key, call_number, call_epoch_ms,
+                      description_raw, neighborhood, load_source
+               from quarantine.calls_for_service where partition_date = ? and source_row > 900000
+               order by source_row""",
+            [day],
+        ).fetchall()
+        assert held == [
+            (900001, "missing_record_id", None, "K-900001", "P240900001", epoch, "COMMON ASSAULT", None, "demo"),
+            (900002, "impossible_coordinates", 900000002, "K-900002", None, epoch, None, "Bolton Hill", "demo"),
+            (900003, "unknown_priority_code", 900000003, "K-900003", "P240900003", epoch, "SILENT 911", None, "demo"),
+        ]
+        # every quarantined row, the new ones and the session's, is the staging view's row
+        as_staged = """
+            select s.partition_date, v.quarantine_reason, s.record_id, s.call_key, s.call_number, s.call_epoch_ms,
+                   s.description_raw, s.neighborhood, s.source_row, s.load_source, s.loaded_at
+            from staging.stg_open_baltimore__calls_for_service s
+            join intermediate.int_calls_for_service__validated v using (partition_date, source_row, loaded_at)
+            where v.quarantine_reason is not null"""
+        assert conn.execute(f"select count(*) from ({as_staged})").fetchone()[0] > len(held)
+        for left, right in (
+            (as_staged, "select * from quarantine.calls_for_service"),
+            ("select * from quarantine.calls_for_service", as_staged),
+        ):
+            assert conn.execute(f"select count(*) from ({left} except all {right})").fetchone()[0] == 0
+
+
 def test_a_run_without_changes_rebuilds_no_day_and_a_new_reference_rebuilds_every_day(warehouse_copy, tmp_path):
     dbt(warehouse_copy, tmp_path / "target", "run", "-s", *SELECT)
     with duckdb.connect(str(warehouse_copy)) as conn:

@@ -22,8 +22,8 @@ boundaries as (
 ),
 
 -- an incremental run rebuilds the pending days only. Only the columns the decision and the
--- analysis marts read are carried (staging's others are never computed here: the fact and the
--- quarantine read them from staging, joined on the row's identity), and the CTE is not
+-- analysis marts read are carried (staging's others are never computed here: the fact reads
+-- them from staging, joined on the row's identity, the quarantine stages its rows), and the CTE is not
 -- materialized: it is read twice (rows, distinct names).
 calls as not materialized (
     select
@@ -98,9 +98,9 @@ ranked as (
 
 -- the row's identity, the text the analysis marts group by, and the decision. The copy of the
 -- call's other columns that this table once held took about half of a ten-year build of it
--- (25-31 s against 14 s by hand); fct_calls_for_service and the quarantine take them from
--- staging, joined on (partition_date, source_row, loaded_at), which costs them some of that
--- back (the three models: 33 s against 35-39 s; docs/performance.md, eighteenth round).
+-- (25-31 s against 14 s by hand); fct_calls_for_service takes them from staging and the
+-- quarantine from raw (staged with the same macro), joined on (partition_date, source_row,
+-- loaded_at), which costs them some of that back (the three models: 33 s against 35-39 s; docs/performance.md, eighteenth round).
 select
     ranked.partition_date,
     ranked.source_row,

@@ -12,6 +12,12 @@ with validated as (
     select * from {{ ref('int_calls_for_service__validated') }}
 ),
 
+-- raw, not staging: DuckDB computes a view's columns before a join filters its rows, so joining
+-- the staging view cleaned the text of every call to keep the few held back
+raw_calls as (
+    select * from {{ source('open_baltimore', 'calls_for_service') }}
+),
+
 decisions as (
     select partition_date, source_row, loaded_at, quarantine_reason
     from validated
@@ -21,12 +27,22 @@ decisions as (
     {%- endif %}
 ),
 
--- the row as staged: the validated table keeps only the decision
-staged as (
-    select * from {{ ref('stg_open_baltimore__calls_for_service') }}
+-- the raw rows held back, found before they are staged
+held_back as (
+    select raw_calls.*
+    from raw_calls
+    semi join decisions
+        on raw_calls._partition_date = decisions.partition_date
+        and raw_calls._source_row = decisions.source_row
+        and raw_calls._loaded_at = decisions.loaded_at
     {%- if is_incremental() %}
-    where partition_date in {{ pending_days() }}
+    where raw_calls._partition_date in {{ pending_days() }}
     {%- endif %}
+),
+
+-- the rows as stg_open_baltimore__calls_for_service stages them (the same macro)
+staged as (
+    {{ staged_open_baltimore_calls('held_back') }}
 )
 
 select
