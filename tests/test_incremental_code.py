@@ -15,9 +15,10 @@ from orchestration.assets.incremental_code import CODE_TABLE, code_digests, writ
 
 PROJECT = "baltimore_warehouse"
 VALIDATED = "intermediate__int_calls_for_service__validated"
-# the models that read the calls' staging view: the validated decisions, and the fact and the
-# quarantine, which take the calls' columns from it
-CALL_MODELS = {VALIDATED, "marts__fct_calls_for_service", "quarantine__calls_for_service"}
+# the models computed through the calls' staging: the validated decisions and the fact read the
+# staging view; the quarantine stages its own raw rows with the view's macro
+VIEW_READERS = {VALIDATED, "marts__fct_calls_for_service"}
+CALL_MODELS = {*VIEW_READERS, "quarantine__calls_for_service"}
 NALOXONE_LOCATED = "restricted__int_naloxone_administrations__located"
 
 
@@ -68,12 +69,18 @@ def test_every_incremental_model_has_a_digest_named_like_its_ledgers():
 def test_the_staging_views_sql_and_the_macros_it_expands_reach_the_models_reading_it():
     base = manifest()
     staging = node(base, "stg_open_baltimore__calls_for_service")
-    # a view: computed when the validated model, the fact and the quarantine read it
+    # a view: computed when the validated model and the fact read it
     assert staging["config"]["materialized"] == "view"
-    assert changed_by(base, append_to_sql("stg_open_baltimore__calls_for_service")) == CALL_MODELS
-    # a macro the staging view expands
+    assert changed_by(base, append_to_sql("stg_open_baltimore__calls_for_service")) == VIEW_READERS
+    # the macro that is staging's column list, which the quarantine applies to its rows too
     direct = staging["depends_on"]["macros"]
-    assert f"macro.{PROJECT}.trimmed_text" in direct
+    assert f"macro.{PROJECT}.staged_open_baltimore_calls" in direct
+    assert changed_by(base, append_to_macro(f"macro.{PROJECT}.staged_open_baltimore_calls")) == CALL_MODELS
+    # a macro that one expands
+    assert (
+        f"macro.{PROJECT}.trimmed_text"
+        in base["macros"][f"macro.{PROJECT}.staged_open_baltimore_calls"]["depends_on"]["macros"]
+    )
     assert CALL_MODELS <= changed_by(base, append_to_macro(f"macro.{PROJECT}.trimmed_text"))
     # a macro reached only through another one: the model's pre-hook calls it
     validated = node(base, "int_calls_for_service__validated")
