@@ -60,6 +60,25 @@ def dbt(database: Path, target: Path, *args: str) -> None:
     assert done.returncode == 0, done.stdout[-3000:]
 
 
+# every held-back call as the staging view stages it, with its reason: what the quarantine must hold
+AS_STAGED = """
+    select s.partition_date, v.quarantine_reason, s.record_id, s.call_key, s.call_number, s.call_epoch_ms,
+           s.description_raw, s.neighborhood, s.source_row, s.load_source, s.loaded_at
+    from staging.stg_open_baltimore__calls_for_service s
+    join intermediate.int_calls_for_service__validated v using (partition_date, source_row, loaded_at)
+    where v.quarantine_reason is not null"""
+
+
+def quarantine_differs_from_staging(conn) -> int:
+    """Rows of the calls' quarantine that are not the staging view's held-back rows, and the reverse
+    (multisets): the quarantine stages raw rows itself (macro staged_open_baltimore_calls)."""
+    quarantine = "select * from quarantine.calls_for_service"
+    return sum(
+        conn.execute(f"select count(*) from ({left} except all {right})").fetchone()[0]
+        for left, right in ((AS_STAGED, quarantine), (quarantine, AS_STAGED))
+    )
+
+
 def rebuilt(conn, model: str) -> set[date]:
     schema, table = MODELS[model]
     return {
@@ -166,6 +185,8 @@ def test_an_incremental_build_equals_a_full_build_after_reloads_corrections_and_
         )
         # the newer copy wins, in the day that was not in the window too
         assert copies == {reloaded: None, sharing: "duplicate_record_id"}
+        # the older copy is quarantined as staging stages it, from its own load
+        assert quarantine_differs_from_staging(conn) == 0
         assert conn.execute(
             "select count(*) from marts.fct_calls_for_service where partition_date = ?", [emptied]
         ).fetchone() == (0,)
@@ -220,18 +241,8 @@ def test_a_held_back_call_is_quarantined_as_staging_stages_it(warehouse_copy, tm
             (900003, "unknown_priority_code", 900000003, "K-900003", "P240900003", epoch, "SILENT 911", None, "demo"),
         ]
         # every quarantined row, the new ones and the session's, is the staging view's row
-        as_staged = """
-            select s.partition_date, v.quarantine_reason, s.record_id, s.call_key, s.call_number, s.call_epoch_ms,
-                   s.description_raw, s.neighborhood, s.source_row, s.load_source, s.loaded_at
-            from staging.stg_open_baltimore__calls_for_service s
-            join intermediate.int_calls_for_service__validated v using (partition_date, source_row, loaded_at)
-            where v.quarantine_reason is not null"""
-        assert conn.execute(f"select count(*) from ({as_staged})").fetchone()[0] > len(held)
-        for left, right in (
-            (as_staged, "select * from quarantine.calls_for_service"),
-            ("select * from quarantine.calls_for_service", as_staged),
-        ):
-            assert conn.execute(f"select count(*) from ({left} except all {right})").fetchone()[0] == 0
+        assert conn.execute(f"select count(*) from ({AS_STAGED})").fetchone()[0] > len(held)
+        assert quarantine_differs_from_staging(conn) == 0
 
 
 def test_a_run_without_changes_rebuilds_no_day_and_a_new_reference_rebuilds_every_day(warehouse_copy, tmp_path):
@@ -865,7 +876,8 @@ def replaced(target: Path, model: str) -> bool:
     lines = statements(target, model)
     if any(line.lstrip().startswith("delete from") for line in lines):
         return False
-    assert any(f"{({**MODELS, **NALOXONE})[model][1]}__dbt_tmp" in line for line in lines), lines
+    table = {**MODELS, **NALOXONE}[model][1]
+    assert any(f"{table}__dbt_tmp" in line for line in lines), lines
     return True
 
 
@@ -899,9 +911,7 @@ def test_a_rebuild_of_every_day_replaces_each_table_once_and_equals_a_full_refre
             ).fetchone()[0]
             > 0
         )
-    with duckdb.connect(str(warehouse_copy)) as conn:
-        for model in DAILY:  # as Dagster clears them once the day-scoped tests passed
-            conn.execute(f'delete from incremental_state."{"__".join(MODELS[model])}__days"')
+    _day_scoped_tests_passed(warehouse_copy)
     day = max(days)
     window = json.dumps({"partition_start": day.isoformat(), "partition_end": day.isoformat()})
     dbt(warehouse_copy, tmp_path / "target", "run", "-s", *DAILY, "--vars", window)
@@ -939,8 +949,7 @@ def test_an_empty_table_takes_the_days_it_rebuilds_in_one_write(warehouse_copy, 
             "select partition_date, count(*) from marts.fct_calls_for_service group by all order by 1 desc limit 1"
         ).fetchone()
         conn.execute("delete from marts.fct_calls_for_service")
-        for model in DAILY:
-            conn.execute(f'delete from incremental_state."{"__".join(MODELS[model])}__days"')
+    _day_scoped_tests_passed(warehouse_copy)
     window = json.dumps({"partition_start": day.isoformat(), "partition_end": day.isoformat()})
     dbt(warehouse_copy, tmp_path / "target", "run", "-s", "fct_calls_for_service", "--vars", window)
     assert replaced(tmp_path / "target", "fct_calls_for_service")

@@ -23,8 +23,8 @@ boundaries as (
 
 -- an incremental run rebuilds the pending days only. Only the columns the decision and the
 -- analysis marts read are carried (staging's others are never computed here: the fact reads
--- them from staging, joined on the row's identity, the quarantine stages its rows), and the CTE is not
--- materialized: it is read twice (rows, distinct names).
+-- them from staging, joined on the row's identity, the quarantine stages its rows), and the
+-- CTE is not materialized: it is read twice (rows, distinct names).
 calls as not materialized (
     select
         record_id,
@@ -100,7 +100,8 @@ ranked as (
 -- call's other columns that this table once held took about half of a ten-year build of it
 -- (25-31 s against 14 s by hand); fct_calls_for_service takes them from staging and the
 -- quarantine from raw (staged with the same macro), joined on (partition_date, source_row,
--- loaded_at), which costs them some of that back (the three models: 33 s against 35-39 s; docs/performance.md, eighteenth round).
+-- loaded_at), which costs them some of that back (the three models: 33 s against 35-39 s;
+-- docs/performance.md, eighteenth round).
 select
     ranked.partition_date,
     ranked.source_row,
