@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration import settings
-from tests.test_incremental import dbt
+from tests.test_incremental import dbt, insert_raw_copy, multiset_differences
 
 BASELINE = settings.PROJECT_ROOT / "bench" / "baseline.sql"
 DAY = date(2024, 3, 5)
@@ -51,35 +51,18 @@ def _add_messy_rows(conn) -> int:
     """MESSY_ROWS into raw, each a copy of a call of DAY whose point has a neighborhood by
     point-in-polygon (only points that needed one are assigned), and a later copy of a record id
     of EARLIER_DAY (its older copy becomes the duplicate); the record id copied."""
+    pointed = (
+        "(latitude, longitude) in "
+        "(select (latitude, longitude) from geography.point_assignments where method = 'within')"
+    )
     for source_row, replace, _ in MESSY_ROWS:
-        conn.execute(
-            f"""insert into raw.calls_for_service
-                select * replace ({replace}, {source_row} as _source_row, now() as _loaded_at)
-                from raw.calls_for_service
-                where _partition_date = ? and (latitude, longitude) in (
-                    select (latitude, longitude) from geography.point_assignments where method = 'within')
-                order by _source_row limit 1""",
-            [DAY],
-        )
+        insert_raw_copy(conn, DAY, source_row, replace, where=pointed)
     record_id = conn.execute(
         "select recordId from raw.calls_for_service where _partition_date = ? order by _source_row limit 1",
         [EARLIER_DAY],
     ).fetchone()[0]
-    conn.execute(
-        """insert into raw.calls_for_service
-           select * replace (? as recordId, 910011 as _source_row, now() as _loaded_at)
-           from raw.calls_for_service where _partition_date = ? order by _source_row limit 1""",
-        [record_id, DAY],
-    )
+    insert_raw_copy(conn, DAY, 910011, f"{record_id} as recordId")
     return record_id
-
-
-def _differences(conn, left: str, right: str) -> int:
-    """Rows of one select not in the other, both ways, as multisets."""
-    return sum(
-        conn.execute(f"select count(*) from ({a} except all {b})").fetchone()[0]
-        for a, b in ((left, right), (right, left))
-    )
 
 
 def test_the_baseline_script_computes_the_pipelines_fact_quarantine_and_monthly_mart(warehouse_copy, tmp_path):
@@ -141,9 +124,9 @@ def test_the_baseline_script_computes_the_pipelines_fact_quarantine_and_monthly_
 
     # every row of both: the fact (all its columns), the decisions, the monthly mart
     assert conn.execute("select count(*) from fct").fetchone()[0] > 90_000
-    assert _differences(conn, "select * from fct", "select * from w.marts.fct_calls_for_service") == 0
+    assert multiset_differences(conn, "select * from fct", "select * from w.marts.fct_calls_for_service") == 0
     assert (
-        _differences(
+        multiset_differences(
             conn,
             """select partition_date, source_row, loaded_at, quarantine_reason
                from validated where quarantine_reason is not null""",
@@ -153,7 +136,7 @@ def test_the_baseline_script_computes_the_pipelines_fact_quarantine_and_monthly_
     )
     mart_columns = "month_start, call_category, csa, cast(call_count as bigint), cast(overdose_call_count as bigint)"
     assert (
-        _differences(
+        multiset_differences(
             conn,
             f"select {mart_columns} from mart_monthly",
             f"select {mart_columns} from w.marts.mart_call_volume_monthly",
@@ -187,3 +170,20 @@ def test_the_full_build_as_the_issue_lists_it_leaves_out_generation_and_surveill
         }
     }
     assert bench.issue_scope_seconds(run) == 87.25
+
+
+def test_the_baseline_script_spells_the_dbt_projects_vars():
+    """The plain script writes the dbt vars its rules use as literals; they must be the project's
+    current values (settings.dbt_vars), so a changed var cannot leave the baseline on old rules."""
+    script = BASELINE.read_text()
+    dbt_vars = settings.dbt_vars()
+    min_lon, min_lat, max_lon, max_lat = dbt_vars["city_extent"]
+    margin = dbt_vars["city_box_margin_deg"]
+    spelled = [
+        f"timezone('{dbt_vars['local_timezone']}',",
+        "not in (" + ", ".join(f"'{code}'" for code in dbt_vars["priority_codes"]) + ")",
+        f"latitude between {round(min_lat - margin, 6)} and {round(max_lat + margin, 6)}",
+        f"longitude between {round(min_lon - margin, 6)} and {round(max_lon + margin, 6)}",
+        f"length(k.description_key) >= {dbt_vars['call_description_truncation_min_chars']}",
+    ]
+    assert [text for text in spelled if text not in script] == []

@@ -69,14 +69,30 @@ AS_STAGED = """
     where v.quarantine_reason is not null"""
 
 
+def multiset_differences(conn, left: str, right: str) -> int:
+    """Rows of one select that are not in the other, both ways, as multisets (0: the same rows)."""
+    return sum(
+        conn.execute(f"select count(*) from ({a} except all {b})").fetchone()[0]
+        for a, b in ((left, right), (right, left))
+    )
+
+
+def insert_raw_copy(conn, day: date, source_row: int, replace: str, where: str = "true") -> None:
+    """A new load of one of `day`'s raw calls (the first by position among those `where` selects),
+    its columns replaced by `replace` (`<expression> as <column>, ...`), at `source_row`."""
+    conn.execute(
+        f"""insert into raw.calls_for_service
+            select * replace ({replace}, {source_row} as _source_row, now() as _loaded_at)
+            from raw.calls_for_service where _partition_date = ? and ({where})
+            order by _source_row limit 1""",
+        [day],
+    )
+
+
 def quarantine_differs_from_staging(conn) -> int:
     """Rows of the calls' quarantine that are not the staging view's held-back rows, and the reverse
     (multisets): the quarantine stages raw rows itself (macro staged_open_baltimore_calls)."""
-    quarantine = "select * from quarantine.calls_for_service"
-    return sum(
-        conn.execute(f"select count(*) from ({left} except all {right})").fetchone()[0]
-        for left, right in ((AS_STAGED, quarantine), (quarantine, AS_STAGED))
-    )
+    return multiset_differences(conn, AS_STAGED, "select * from quarantine.calls_for_service")
 
 
 def rebuilt(conn, model: str) -> set[date]:
@@ -104,10 +120,7 @@ def differences(path: Path, other: Path, model: str) -> int:
     relation = ".".join({**MODELS, **NALOXONE}[model])
     with duckdb.connect(str(path)) as conn:
         conn.execute(f"attach '{other}' as other (read_only)")
-        return conn.execute(
-            f"""select (select count(*) from (select * from {relation} except all select * from other.{relation}))
-                     + (select count(*) from (select * from other.{relation} except all select * from {relation}))"""
-        ).fetchone()[0]
+        return multiset_differences(conn, f"select * from {relation}", f"select * from other.{relation}")
 
 
 def test_partition_window_comes_from_the_run_tags():
@@ -215,13 +228,7 @@ def test_a_held_back_call_is_quarantined_as_staging_stages_it(warehouse_copy, tm
                 "'SILENT 911' as description, '   ' as Neighborhood, 'Urgent?' as priority",
             ),
         ]:
-            conn.execute(
-                f"""insert into raw.calls_for_service
-                    select * replace ({replace}, {source_row} as _source_row, now() as _loaded_at)
-                    from raw.calls_for_service where _partition_date = ?
-                    order by _source_row limit 1""",
-                [day],
-            )
+            insert_raw_copy(conn, day, source_row, replace)
         epoch = conn.execute(
             "select callDateTime from raw.calls_for_service where _partition_date = ? and _source_row = 900001", [day]
         ).fetchone()[0]
@@ -458,10 +465,7 @@ def _assert_published_tables_equal_working_ones(conn, tables: list[str]) -> None
     """Each table of the publication attached as `pub` holds the working table's rows, no more."""
     for table in tables:
         relation = f"marts.{table}"
-        assert conn.execute(
-            f"""select (select count(*) from (select * from {relation} except all select * from pub.{relation}))
-                     + (select count(*) from (select * from pub.{relation} except all select * from {relation}))"""
-        ).fetchone() == (0,), table
+        assert multiset_differences(conn, f"select * from {relation}", f"select * from pub.{relation}") == 0, table
 
 
 def test_a_publication_rewrites_only_changed_days_and_links_unchanged_years(warehouse_copy, session_instance):
