@@ -104,13 +104,16 @@ print(json.dumps({"runs": runs, "dbt": dbt}))
 """
 
 # argv: warehouse, script, and optionally a database file: the script's tables are then written
-# there (persisted, as the pipeline's are) instead of held in memory as temporary tables
+# there (persisted, as the pipeline's are, with the compression methods the pipeline writes with)
+# instead of held in memory as temporary tables
 BASELINE = """
 import sys, time, duckdb
+from orchestration import settings
 warehouse, script = sys.argv[1], open(sys.argv[2]).read()
 conn = duckdb.connect(sys.argv[3] if len(sys.argv) > 3 else ":memory:")
 if len(sys.argv) > 3:
     script = script.replace("create or replace temp table", "create or replace table")
+    conn.execute(f"set disabled_compression_methods = '{settings.DUCKDB_DISABLED_COMPRESSION}'")
 conn.execute("set enable_progress_bar = false")
 conn.execute(f"attach '{warehouse}' as w (read_only)")
 t = time.perf_counter()
