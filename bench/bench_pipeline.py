@@ -108,10 +108,10 @@ print(json.dumps({"runs": runs, "dbt": dbt}))
 # instead of held in memory as temporary tables
 BASELINE = """
 import sys, time, duckdb
-from orchestration import settings
 warehouse, script = sys.argv[1], open(sys.argv[2]).read()
 conn = duckdb.connect(sys.argv[3] if len(sys.argv) > 3 else ":memory:")
 if len(sys.argv) > 3:
+    from orchestration import settings
     script = script.replace("create or replace temp table", "create or replace table")
     conn.execute(f"set disabled_compression_methods = '{settings.DUCKDB_DISABLED_COMPRESSION}'")
 conn.execute("set enable_progress_bar = false")

@@ -10,6 +10,8 @@ against one SQL script), so each checks the other.
 
 import importlib.util
 import json
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -63,6 +65,16 @@ def _add_messy_rows(conn) -> int:
     ).fetchone()[0]
     insert_raw_copy(conn, DAY, 910011, f"{record_id} as recordId")
     return record_id
+
+
+def bench_pipeline():
+    """bench/bench_pipeline.py as a module (bench/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_pipeline", settings.PROJECT_ROOT / "bench" / "bench_pipeline.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
 
 
 def test_the_baseline_script_computes_the_pipelines_fact_quarantine_and_monthly_mart(warehouse_copy, tmp_path):
@@ -153,10 +165,7 @@ def test_the_baseline_script_computes_the_pipelines_fact_quarantine_and_monthly_
 def test_the_full_build_as_the_issue_lists_it_leaves_out_generation_and_surveillance():
     """bench_pipeline.issue_scope_seconds: the full build without the landing step's generation
     (measured apart) and surveillance, summed over the build's runs."""
-    script = settings.PROJECT_ROOT / "bench" / "bench_pipeline.py"
-    spec = importlib.util.spec_from_file_location("bench_pipeline", script)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = bench_pipeline()
     run = {
         "full_build": {
             "seconds": 100.0,
@@ -187,3 +196,32 @@ def test_the_baseline_script_spells_the_dbt_projects_vars():
         f"length(k.description_key) >= {dbt_vars['call_description_truncation_min_chars']}",
     ]
     assert [text for text in spelled if text not in script] == []
+
+
+def test_the_persisted_baseline_writes_its_tables_as_the_pipeline_writes(warehouse_copy, tmp_path):
+    """The bench's persisted baseline runs the script as the bench does (its BASELINE program, in a
+    process of its own) into a database file, with the compression methods the pipeline's
+    connections leave out (settings.DUCKDB_DISABLED_COMPRESSION): DuckDB's default would pack
+    the text columns with FSST, which the pipeline does not pay for."""
+    out = tmp_path / "baseline.duckdb"
+    done = subprocess.run(
+        [sys.executable, "-c", bench_pipeline().BASELINE, str(warehouse_copy), str(BASELINE), str(out)],
+        cwd=settings.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    fact_rows = int(done.stdout.split()[-1])
+    disabled = {method.strip().lower() for method in settings.DUCKDB_DISABLED_COMPRESSION.split(",")}
+    with duckdb.connect(str(out), read_only=True) as conn:
+        conn.execute(f"attach '{warehouse_copy}' as w (read_only)")
+        # the tables are in the file (not temporary), and the fact is the pipeline's
+        assert fact_rows == conn.execute("select count(*) from fct").fetchone()[0]
+        assert fact_rows == conn.execute("select count(*) from w.marts.fct_calls_for_service").fetchone()[0]
+        used = {
+            row[0].lower()
+            for table in ("fct", "validated")
+            for row in conn.execute(f"select distinct compression from pragma_storage_info('{table}')").fetchall()
+        }
+    assert used and not used & disabled, used
