@@ -63,3 +63,69 @@ def test_an_unset_file_setting_without_shared_copies_names_itself(monkeypatch, t
         settings.file_location("CSA_BOUNDARIES")
     monkeypatch.setenv("CSA_BOUNDARIES", "/data/csa.geojson")
     assert settings.file_location("CSA_BOUNDARIES") == "/data/csa.geojson"
+
+
+# A process that loads the code location, as Dagster's run and code-server processes do (the
+# module compiled first, as its cached bytecode would be): it counts the collector's passes while
+# the definitions load, prints the collector's state afterwards, makes new objects, and at exit
+# (its handler registered first, so it runs after the code location's own) prints whether those
+# objects were frozen rather than left to the interpreter's last walk.
+LOAD_DEFINITIONS = """
+import atexit, gc, importlib.util, sys
+case = sys.argv[1]
+importlib.util.find_spec("orchestration.definitions").loader.get_code("orchestration.definitions")  # compiled
+if case == "collector off":
+    gc.disable()
+if case == "a module fails to import":
+    sys.modules["orchestration.sensors"] = None
+passes = []
+gc.callbacks.append(lambda phase, info: passes.append(info["generation"]) if phase == "start" else None)
+def at_exit():  # the objects left for the collector: not those made after the load
+    print("frozen at exit:", len(gc.get_objects()) < len(made))
+atexit.register(at_exit)
+try:
+    import orchestration.definitions
+    print("loaded")
+except ImportError:
+    print("load failed")
+print("passes while loading:", len(passes))
+print("collector on:", gc.isenabled())
+after_load = gc.get_freeze_count()
+print("frozen after load:", after_load > 100_000)
+made = [[i] for i in range(50_000)]
+"""
+FROZEN = ["frozen after load: True", "frozen at exit: True"]
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("as a process loads it", ["loaded", "passes while loading: 0", "collector on: True", *FROZEN]),
+        # a caller that turned the collector off keeps it off
+        ("collector off", ["loaded", "passes while loading: 0", "collector on: False", *FROZEN]),
+        # a failed load leaves the collector on, as it found it
+        ("a module fails to import", ["load failed", "passes while loading: 0", "collector on: True"]),
+    ],
+)
+def test_the_collector_is_paused_while_the_definitions_load_and_skips_the_walk_at_exit(
+    session_warehouse, case, expected
+):
+    """Python's collector does not walk the objects of dagster, dbt and pandas while the
+    definitions load (no pass at all), is on again afterwards unless the caller had it off, and
+    the objects a run makes are frozen at exit rather than walked (orchestration/definitions.py)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", LOAD_DEFINITIONS, case],
+        cwd=settings.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    if case == "a module fails to import":
+        lines = [line for line in lines if not line.startswith("frozen")]
+    assert lines == expected
