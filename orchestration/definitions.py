@@ -8,9 +8,9 @@ Loading it imports dagster-dbt with dbt, pandas and the project's modules: a few
 thousand objects that live as long as the process. Python's cyclic garbage collector would walk
 all of them at every full collection while they are being made, and walk everything a run made
 once more when the process exits, only for the process to end. So the collector is paused while
-the definitions load (a load 2.5 -> 2.1 s; 2.7 -> 1.9 s from an empty interpreter); what they
-hold is then frozen, never walked again; and at exit whatever is left is frozen too (a one-day
-update's exit 0.55-0.7 -> 0.1-0.17 s; docs/performance.md, twenty-fifth round). Objects are still
+the definitions load (the command line's imports 2.46 -> 1.92 s); what they hold is then
+frozen, never walked again; and at exit whatever is left is frozen too (a one-day update's exit
+0.58-0.88 -> 0.11-0.17 s; docs/performance.md, twenty-fifth round). Objects are still
 freed when their last reference goes; only reference cycles among frozen objects wait for the
 process's end, as dbt's own launcher leaves them (orchestration/dbt_launcher.py).
 """
