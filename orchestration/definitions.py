@@ -17,9 +17,13 @@ process's end, as dbt's own launcher leaves them (orchestration/dbt_launcher.py)
 
 import atexit
 import gc
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 
-def _definitions():
+def _definitions() -> "dg.Definitions":
     """The Definitions (imported here so that they load while the collector is paused)."""
     import dagster as dg
     from dagster_dbt import DbtCliResource

@@ -65,19 +65,21 @@ def test_an_unset_file_setting_without_shared_copies_names_itself(monkeypatch, t
     assert settings.file_location("CSA_BOUNDARIES") == "/data/csa.geojson"
 
 
-# A process that loads the code location, as Dagster's run and code-server processes do (the
-# module compiled first, as its cached bytecode would be): it counts the collector's passes while
+# A process that loads the code location, as Dagster's run and code-server processes do (dagster
+# imported first, the module compiled first, as its cached bytecode would be): it counts the collector's passes while
 # the definitions load, prints the collector's state afterwards, makes new objects, and at exit
 # (its handler registered first, so it runs after the code location's own) prints whether those
 # objects were frozen rather than left to the interpreter's last walk.
 LOAD_DEFINITIONS = """
 import atexit, gc, importlib.util, sys
+import dagster  # imported before the code location, as in Dagster's processes
 case = sys.argv[1]
 importlib.util.find_spec("orchestration.definitions").loader.get_code("orchestration.definitions")  # compiled
 if case == "collector off":
     gc.disable()
 if case == "a module fails to import":
     sys.modules["orchestration.sensors"] = None
+gc.collect()  # the few objects made before the load pauses the collector cannot start a pass
 passes = []
 gc.callbacks.append(lambda phase, info: passes.append(info["generation"]) if phase == "start" else None)
 def at_exit():  # the objects left for the collector: not those made after the load
