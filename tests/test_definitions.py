@@ -1,5 +1,8 @@
-"""The code location loads, the graph is connected, and the schedule targets yesterday."""
+"""The code location loads (with Python's collector paused), the graph is connected, and the
+schedule targets yesterday."""
 
+import subprocess
+import sys
 from datetime import datetime
 
 import dagster as dg
@@ -115,9 +118,6 @@ def test_the_collector_is_paused_while_the_definitions_load_and_skips_the_walk_a
     """Python's collector does not walk the objects of dagster, dbt and pandas while the
     definitions load (no pass at all), is on again afterwards unless the caller had it off, and
     the objects a run makes are frozen at exit rather than walked (orchestration/definitions.py)."""
-    import subprocess
-    import sys
-
     proc = subprocess.run(
         [sys.executable, "-W", "ignore", "-c", LOAD_DEFINITIONS, case],
         cwd=settings.PROJECT_ROOT,
